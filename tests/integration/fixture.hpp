@@ -1,0 +1,47 @@
+// fixture.hpp: starting a server that is ready to serve, for the black-box tests.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "client.hpp"
+#include "server_process.hpp"
+
+namespace test {
+
+inline bool has_flag(const std::vector<std::string>& args, const std::string& flag) {
+    return std::any_of(args.begin(), args.end(), [&](auto& a) { return a == flag || a.rfind(flag + "=", 0) == 0; });
+}
+
+// Defaults a test does not care about: a kernel-chosen port and two workers.
+inline std::unique_ptr<ServerProcess> start_server(std::vector<std::string> args, ServerOptions options = {}) {
+    if (!has_flag(args, "--listen") && options.pass_listen_fd < 0) args.insert(args.begin(), {"--listen", "127.0.0.1:0"});
+    if (!has_flag(args, "--workers")) args.insert(args.begin(), {"--workers", "2"});
+    options.args = std::move(args);
+    auto server = std::make_unique<ServerProcess>(std::move(options));
+    REQUIRE_MESSAGE(server->wait_ready(), "server not ready; log:\n" << server->log());
+    return server;
+}
+
+inline std::string echo_once(std::uint16_t port, const std::string& message) {
+    auto fd = connect_local(port);
+    if (!fd.valid() || !send_all(fd.get(), message)) return {};
+    return recv_exact(fd.get(), message.size());
+}
+
+// The worker pids, once there are exactly `n` of them, all alive and not zombies.
+inline std::vector<pid_t> wait_for_workers(const ServerProcess& server, std::size_t n, Duration timeout = 10s) {
+    std::vector<pid_t> workers;
+    eventually(
+        [&] {
+            workers = server.workers();
+            return workers.size() == n && std::all_of(workers.begin(), workers.end(), alive);
+        },
+        timeout);
+    return workers;
+}
+
+}  // namespace test

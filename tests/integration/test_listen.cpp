@@ -1,0 +1,77 @@
+// test_listen.cpp: where the server listens (R3): several addresses, IPv6, sockets passed by systemd.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <regex>
+
+#include "fixture.hpp"
+
+using namespace test;
+
+namespace {
+
+bool ipv6_loopback_available() {
+    UniqueFd fd(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    return fd.valid() && bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+}
+
+std::vector<std::uint16_t> listening_ports(const std::string& log) {
+    static const std::regex line(R"(listening on (?:127\.0\.0\.1|\[::1\]):([0-9]+))");
+    std::vector<std::uint16_t> ports;
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
+        ports.push_back(static_cast<std::uint16_t>(std::stoi((*it)[1])));
+    return ports;
+}
+
+}  // namespace
+
+TEST_CASE("several --listen addresses, IPv4 and IPv6, all echo") {
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"};
+    bool v6 = ipv6_loopback_available();
+    if (v6) args.insert(args.end(), {"--listen", "[::1]:0"});
+    auto server = start_server(args);
+    auto ports = listening_ports(server->log());
+    REQUIRE(ports.size() == (v6 ? 3u : 2u));
+    CHECK(echo_once(ports[0], "first") == "first");
+    CHECK(echo_once(ports[1], "second") == "second");
+    if (v6) {
+        auto fd = connect_to("::1", ports[2]);
+        REQUIRE(fd.valid());
+        REQUIRE(send_all(fd.get(), "six"));
+        CHECK(recv_exact(fd.get(), 3) == "six");
+    } else {
+        MESSAGE("no IPv6 loopback here: the [::1] case was not run");
+    }
+}
+
+TEST_CASE("a socket passed by systemd (LISTEN_FDS) is used instead of --listen") {
+    UniqueFd sock(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(sock.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(listen(sock.get(), 16) == 0);
+    socklen_t len = sizeof a;
+    getsockname(sock.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    std::uint16_t port = ntohs(a.sin_port);
+
+    ServerOptions options;
+    options.pass_listen_fd = sock.get();
+    auto server = start_server({"--listen", "127.0.0.1:1"}, options);  // would fail to bind as non-root
+    CHECK(server->log().find("listening on 127.0.0.1:" + std::to_string(port) + " (passed by systemd)") != std::string::npos);
+    CHECK(echo_once(port, "activated") == "activated");
+}
+
+TEST_CASE("a passed fd that is not a listening socket is refused with a clear message") {
+    UniqueFd not_listening(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ServerOptions options;
+    options.pass_listen_fd = not_listening.get();
+    options.args = {"--workers", "1"};
+    ServerProcess server(options);
+    CHECK(server.wait_exit_code(10s) == 1);
+    CHECK(server.log().find("is not a listening stream socket") != std::string::npos);
+}

@@ -1,0 +1,124 @@
+// test_processes.cpp: process discipline: reaping and replacing workers (R11), no orphans (R18), and what a
+// worker inherits across fork (R10).
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "fixture.hpp"
+
+using namespace test;
+
+namespace {
+
+std::map<std::string, int> fd_kinds(pid_t pid) {
+    std::map<std::string, int> kinds;
+    for (auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+        auto target = std::filesystem::read_symlink(entry.path()).string();
+        auto kind = target.rfind("socket:", 0) == 0 ? "socket" : target;
+        ++kinds[kind];
+    }
+    return kinds;
+}
+
+std::string status_field(pid_t pid, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(field + ":", 0) == 0) return line.substr(field.size() + 1);
+    return {};
+}
+
+unsigned long long mask_of(std::initializer_list<int> signals) {
+    unsigned long long m = 0;
+    for (int s : signals) m |= 1ULL << (s - 1);
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("a worker killed with SIGKILL is reaped, never left a zombie, and replaced") {
+    auto server = start_server({});
+    auto before = wait_for_workers(*server, 2);
+    REQUIRE(before.size() == 2);
+    pid_t victim = before[0];
+    REQUIRE(kill(victim, SIGKILL) == 0);
+    // Reaped: the pid leaves /proc entirely; a zombie would stay as state Z.
+    CHECK(eventually([&] { return !proc_state(victim); }, 5s));
+    auto after = wait_for_workers(*server, 2);
+    REQUIRE(after.size() == 2);
+    CHECK(std::find(after.begin(), after.end(), victim) == after.end());
+    CHECK(server->wait_for_log("(pid " + std::to_string(victim) + ") killed by signal 9 (SIGKILL) unexpectedly", 5s) >= 0);
+    CHECK(echo_once(server->port(), "after the kill") == "after the kill");
+}
+
+TEST_CASE("workers killed at once, round after round: all reaped, all replaced, quick deaths back off") {
+    auto server = start_server({});
+    std::vector<pid_t> all_killed;
+    for (int round = 0; round < 6; ++round) {
+        auto workers = wait_for_workers(*server, 2, 20s);
+        REQUIRE_MESSAGE(workers.size() == 2, "round " << round);
+        for (pid_t w : workers) kill(w, SIGKILL);
+        all_killed.insert(all_killed.end(), workers.begin(), workers.end());
+    }
+    CHECK(wait_for_workers(*server, 2, 30s).size() == 2);
+    CHECK(std::none_of(all_killed.begin(), all_killed.end(), [](pid_t p) { return proc_state(p).has_value(); }));
+    // Six deaths within a second of starting, in a row: the slot is flagged and its restarts slowed.
+    CHECK(server->log().find("is crash-looping: 3 exits in a row") != std::string::npos);
+    CHECK(echo_once(server->port(), "survived") == "survived");
+}
+
+TEST_CASE("after the master is SIGKILLed no worker survives, and the port can be bound again at once") {
+    auto server = start_server({});
+    auto workers = wait_for_workers(*server, 2);
+    REQUIRE(workers.size() == 2);
+    auto port = server->port();
+    server->signal(SIGKILL);
+    CHECK(server->wait_exit_code(5s) == 128 + SIGKILL);
+    CHECK(eventually([&] { return std::none_of(workers.begin(), workers.end(), alive); }, 2s));
+    auto again = start_server({"--listen", "127.0.0.1:" + std::to_string(port)});
+    CHECK(echo_once(port, "rebound") == "rebound");
+}
+
+TEST_CASE("a worker starts with its own clean signal mask and none of the master's other fds") {
+    auto server = start_server({"--workers", "2"});
+    auto workers = wait_for_workers(*server, 2);
+    REQUIRE(workers.size() == 2);
+    for (pid_t w : workers) {
+        auto kinds = fd_kinds(w);
+        // Its own epoll, signalfd and timerfd; the master's were closed after fork.
+        CHECK(kinds["anon_inode:[eventpoll]"] == 1);
+        CHECK(kinds["anon_inode:[signalfd]"] == 1);
+        CHECK(kinds["anon_inode:[timerfd]"] == 1);
+        // The listening socket and its own channel to the master: not the other worker's channel.
+        CHECK(kinds["socket"] == 2);
+        auto blocked = std::stoull(status_field(w, "SigBlk"), nullptr, 16);
+        CHECK(blocked == mask_of({SIGTERM, SIGINT, SIGQUIT}));
+        auto ignored = std::stoull(status_field(w, "SigIgn"), nullptr, 16);
+        CHECK((ignored & mask_of({SIGHUP, SIGPIPE, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2})) ==
+              mask_of({SIGHUP, SIGPIPE, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2}));
+    }
+    auto master_blocked = std::stoull(status_field(server->pid(), "SigBlk"), nullptr, 16);
+    CHECK(master_blocked == mask_of({SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU}));
+}
+
+TEST_CASE("SIGUSR1 logs the status line and the worker table") {
+    auto server = start_server({});
+    auto workers = wait_for_workers(*server, 2);
+    REQUIRE(workers.size() == 2);
+    CHECK(echo_once(server->port(), "count me") == "count me");
+    server->signal(SIGUSR1);
+    CHECK(server->wait_for_log("status: running: 2/2 workers serving", 5s) >= 0);
+    for (pid_t w : workers) CHECK(server->wait_for_log("pid " + std::to_string(w) + " gen 0 serving", 5s) >= 0);
+}
+
+TEST_CASE("the default worker count is the number of usable CPUs") {
+    ServerOptions options;
+    options.args = {"--listen", "127.0.0.1:0"};
+    ServerProcess server(options);
+    REQUIRE(server.wait_ready());
+    cpu_set_t set;
+    sched_getaffinity(0, sizeof set, &set);
+    CHECK(wait_for_workers(server, static_cast<std::size_t>(CPU_COUNT(&set))).size() == static_cast<std::size_t>(CPU_COUNT(&set)));
+}

@@ -1,0 +1,79 @@
+// proc.cpp: /proc parsing for the tests.
+#include "proc.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace test {
+namespace {
+
+// Fields of /proc/PID/stat after the command name, which may itself contain spaces and parentheses.
+std::optional<std::vector<std::string>> stat_fields(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    if (!std::getline(in, text)) return std::nullopt;
+    auto close = text.rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    std::istringstream rest(text.substr(close + 2));
+    std::vector<std::string> fields;
+    for (std::string f; rest >> f;) fields.push_back(f);
+    return fields;  // [0] state, [1] ppid, … [11] utime, [12] stime
+}
+
+}  // namespace
+
+std::vector<pid_t> children_of(pid_t parent) {
+    std::vector<pid_t> out;
+    DIR* proc = opendir("/proc");
+    if (proc == nullptr) return out;
+    while (dirent* e = readdir(proc)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        pid_t pid = static_cast<pid_t>(std::stol(e->d_name));
+        auto f = stat_fields(pid);
+        if (f && f->size() > 1 && std::stol((*f)[1]) == parent) out.push_back(pid);
+    }
+    closedir(proc);
+    return out;
+}
+
+std::optional<char> proc_state(pid_t pid) {
+    auto f = stat_fields(pid);
+    if (!f || f->empty()) return std::nullopt;
+    return (*f)[0][0];
+}
+
+std::optional<long> rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return std::nullopt;
+}
+
+std::optional<double> cpu_seconds(pid_t pid) {
+    auto f = stat_fields(pid);
+    if (!f || f->size() < 13) return std::nullopt;
+    double ticks = std::stod((*f)[11]) + std::stod((*f)[12]);
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+bool alive(pid_t pid) {
+    auto s = proc_state(pid);
+    return s && *s != 'Z' && *s != 'X';
+}
+
+bool eventually(const std::function<bool()>& condition, Duration timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (condition()) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+}
+
+}  // namespace test

@@ -1,0 +1,259 @@
+// server_process.cpp: fork/exec of the server under test, and its observation.
+#include "server_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace test {
+
+std::string server_binary() {
+    const char* override_path = std::getenv("ECHO_HARDENED_BIN");
+    return override_path ? override_path : ECHO_HARDENED_BIN;
+}
+
+std::vector<std::string> clean_environment() {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+        std::string_view v(*e);
+        if (v.starts_with("ECHO_") || v.starts_with("NOTIFY_SOCKET=") || v.starts_with("LISTEN_") ||
+            v.starts_with("JOURNAL_STREAM=") || v.starts_with("WATCHDOG_"))
+            continue;
+        env.emplace_back(v);
+    }
+    return env;
+}
+
+ServerProcess::ServerProcess(ServerOptions options) {
+    char tmpl[] = "/tmp/echo-test-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    log_path_ = dir_ + "/server.log";
+    std::string notify_path = dir_ + "/notify";
+
+    notify_fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, notify_path.c_str(), sizeof addr.sun_path - 1);
+    if (notify_fd_ < 0 || bind(notify_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+        throw std::runtime_error("cannot bind the notify socket");
+    // A server running as another user (options.uid) must still reach its notify socket.
+    chmod(dir_.c_str(), 0755);
+    chmod(notify_path.c_str(), 0666);
+    notify_thread_ = std::thread([this] { notify_loop(); });
+
+    // A clean environment: nothing of the CI's or a developer's ECHO_*/systemd variables leaks in.
+    std::vector<std::string> env = clean_environment();
+    env.push_back("NOTIFY_SOCKET=" + notify_path);
+    for (auto& [k, v] : options.env) env.push_back(k + "=" + v);
+
+    std::string binary = options.binary.empty() ? server_binary() : options.binary;
+    std::vector<std::string> argv_s{binary};
+    argv_s.insert(argv_s.end(), options.args.begin(), options.args.end());
+
+    int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+    if (log_fd < 0) throw std::runtime_error("cannot create the log file");
+
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+        // Only async-signal-safe work from here on in spirit; allocation is tolerated (single-threaded
+        // apart from the notify thread, which holds no allocator lock across a fork in practice).
+        dup2(log_fd, STDERR_FILENO);
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, STDIN_FILENO);
+        dup2(devnull, STDOUT_FILENO);
+        if (options.pass_listen_fd >= 0) {
+            if (options.pass_listen_fd != 3) dup2(options.pass_listen_fd, 3);
+            fcntl(3, F_SETFD, 0);
+            env.push_back("LISTEN_FDS=1");
+            env.push_back("LISTEN_PID=" + std::to_string(getpid()));
+        }
+        if (options.nofile) {
+            rlimit lim{*options.nofile, *options.nofile};
+            setrlimit(RLIMIT_NOFILE, &lim);
+        }
+        if (options.nproc) {
+            rlimit lim{*options.nproc, *options.nproc};
+            setrlimit(RLIMIT_NPROC, &lim);
+        }
+        if (options.uid && (setgid(*options.uid) < 0 || setuid(*options.uid) < 0)) _exit(126);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        std::vector<char*> argv, envp;
+        for (auto& a : argv_s) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        for (auto& e : env) envp.push_back(e.data());
+        envp.push_back(nullptr);
+        execve(argv[0], argv.data(), envp.data());
+        _exit(127);
+    }
+    close(log_fd);
+}
+
+RunResult run_to_exit(const std::vector<std::string>& args, const std::vector<std::pair<std::string, std::string>>& extra,
+                      Duration timeout) {
+    RunResult result;
+    auto env = clean_environment();
+    for (auto& [k, v] : extra) env.push_back(k + "=" + v);
+    std::vector<std::string> argv_s{server_binary()};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) return result;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], STDOUT_FILENO);
+        dup2(err[1], STDERR_FILENO);
+        std::vector<char*> argv, envp;
+        for (auto& a : argv_s) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        for (auto& e : env) envp.push_back(e.data());
+        envp.push_back(nullptr);
+        execve(argv[0], argv.data(), envp.data());
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    int open_pipes = 2;
+    char buf[4096];
+    while (open_pipes > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0 || poll(fds, 2, static_cast<int>(left)) <= 0) break;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+            ssize_t n = read(fds[i].fd, buf, sizeof buf);
+            if (n > 0) {
+                (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(n));
+            } else {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_pipes;
+            }
+        }
+    }
+    for (auto& f : fds)
+        if (f.fd >= 0) close(f.fd);
+    int status = 0;
+    if (!eventually([&] { return waitpid(pid, &status, WNOHANG) == pid; }, deadline - std::chrono::steady_clock::now())) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return result;
+    }
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return result;
+}
+
+ServerProcess::~ServerProcess() {
+    if (pid_ > 0 && !reaped_) {
+        kill(pid_, SIGKILL);  // only this test's own server; its workers follow through PDEATHSIG
+        waitpid(pid_, nullptr, 0);
+    }
+    stop_ = true;
+    if (notify_thread_.joinable()) notify_thread_.join();
+    if (notify_fd_ >= 0) close(notify_fd_);
+    if (std::getenv("ECHO_TEST_KEEP_LOGS") == nullptr) {
+        unlink(log_path_.c_str());
+        unlink((dir_ + "/notify").c_str());
+        rmdir(dir_.c_str());
+    }
+}
+
+void ServerProcess::notify_loop() {
+    char buf[4096];
+    while (!stop_) {
+        pollfd p{notify_fd_, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) continue;
+        ssize_t n = recv(notify_fd_, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) continue;
+        std::istringstream lines(std::string(buf, static_cast<std::size_t>(n)));
+        std::lock_guard lock(mutex_);
+        for (std::string line; std::getline(lines, line);) notifications_.push_back(line);
+    }
+}
+
+std::string ServerProcess::log() const {
+    std::ifstream in(log_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+long ServerProcess::wait_for_log(const std::string& needle, Duration timeout, long from) const {
+    long at = -1;
+    eventually(
+        [&] {
+            auto text = log();
+            auto pos = text.find(needle, static_cast<std::size_t>(std::max(0L, from)));
+            if (pos != std::string::npos) at = static_cast<long>(pos);
+            return at >= 0;
+        },
+        timeout);
+    return at;
+}
+
+std::vector<std::string> ServerProcess::notifications() {
+    std::lock_guard lock(mutex_);
+    return notifications_;
+}
+
+bool ServerProcess::wait_notify(const std::string& line, Duration timeout) {
+    return eventually(
+        [&] {
+            std::lock_guard lock(mutex_);
+            for (auto& n : notifications_)
+                if (n == line) return true;
+            return false;
+        },
+        timeout);
+}
+
+bool ServerProcess::wait_ready(Duration timeout) {
+    if (!wait_notify("READY=1", timeout)) return false;
+    static const std::regex listening(R"(listening on (?:127\.0\.0\.1|\[::1\]):([0-9]+))");
+    std::smatch m;
+    auto text = log();
+    if (std::regex_search(text, m, listening)) port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+    return true;
+}
+
+void ServerProcess::signal(int signo) const { kill(pid_, signo); }
+
+std::optional<int> ServerProcess::wait_exit(Duration timeout) {
+    int status = 0;
+    bool done = eventually(
+        [&] {
+            pid_t r = waitpid(pid_, &status, WNOHANG);
+            return r == pid_;
+        },
+        timeout);
+    if (!done) return std::nullopt;
+    reaped_ = true;
+    return status;
+}
+
+int ServerProcess::wait_exit_code(Duration timeout) {
+    auto status = wait_exit(timeout);
+    if (!status) return -1;
+    if (WIFEXITED(*status)) return WEXITSTATUS(*status);
+    if (WIFSIGNALED(*status)) return 128 + WTERMSIG(*status);
+    return -1;
+}
+
+}  // namespace test

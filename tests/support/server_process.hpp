@@ -1,0 +1,86 @@
+// server_process.hpp: starts the real echo-hardened binary for a black-box test and watches it: its log (a
+// file, so a chatty server can never block on a full pipe), its sd_notify messages (a socket the harness owns,
+// drained by a thread), its exit status. The destructor SIGKILLs and reaps it if the test did not.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "proc.hpp"
+
+namespace test {
+
+struct ServerOptions {
+    std::vector<std::string> args;                             // after the binary
+    std::vector<std::pair<std::string, std::string>> env;      // added to a clean copy of the environment
+    std::optional<rlim_t> nofile;                              // RLIMIT_NOFILE for the server
+    int pass_listen_fd = -1;  // socket activation: becomes fd 3 with LISTEN_FDS=1 and LISTEN_PID=the child
+    std::string binary;       // default: the echo-hardened under test
+    std::optional<uid_t> uid;  // run as this user (RLIMIT_NPROC does not bind root)
+    std::optional<rlim_t> nproc;
+};
+
+struct RunResult {
+    int exit_code = -1;  // 128+signal when killed, -1 on timeout (then it was SIGKILLed)
+    std::string out;
+    std::string err;
+};
+
+// Runs the binary to completion with a bounded wait, capturing stdout and stderr.
+RunResult run_to_exit(const std::vector<std::string>& args, const std::vector<std::pair<std::string, std::string>>& env = {},
+                      Duration timeout = 10s);
+
+class ServerProcess {
+public:
+    explicit ServerProcess(ServerOptions options);
+    ServerProcess(const ServerProcess&) = delete;
+    ServerProcess& operator=(const ServerProcess&) = delete;
+    ~ServerProcess();
+
+    pid_t pid() const { return pid_; }
+    std::string log() const;  // everything logged so far
+    // Waits until the log contains `needle` (after `from`, a byte offset); returns its offset or -1.
+    long wait_for_log(const std::string& needle, Duration timeout, long from = 0) const;
+    // Waits for an sd_notify message line ("READY=1"); returns false on timeout.
+    bool wait_notify(const std::string& line, Duration timeout);
+    std::vector<std::string> notifications();
+    // READY=1 and the port of the first "listening on 127.0.0.1:PORT" / "[::1]:PORT" line.
+    bool wait_ready(Duration timeout = 20s);
+    std::uint16_t port() const { return port_; }
+    std::vector<pid_t> workers() const { return children_of(pid_); }
+
+    void signal(int signo) const;
+    // The raw waitpid() status once it has exited, std::nullopt on timeout.
+    std::optional<int> wait_exit(Duration timeout);
+    // Convenience: exit code, or 128+signal, or -1 on timeout.
+    int wait_exit_code(Duration timeout);
+
+private:
+    void notify_loop();
+
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+    std::uint16_t port_ = 0;
+    std::string dir_;
+    std::string log_path_;
+    int notify_fd_ = -1;
+    std::atomic<bool> stop_{false};
+    std::thread notify_thread_;
+    mutable std::mutex mutex_;
+    std::vector<std::string> notifications_;
+};
+
+std::string server_binary();
+
+}  // namespace test
