@@ -357,12 +357,13 @@ void Master::decide(TimePoint now) {
 
 void Master::advance_reload(TimePoint now) {
     // One slot at a time: start the new worker beside the old, retire the old once the new one accepts.
-    // The slot never stops accepting, so neither does the service (R15).
+    // The slot never stops accepting, so neither does the service (R15). A SIGHUP during a reload bumps the
+    // generation again, so a slot may hold several outdated workers: all of them go once its new one serves.
     for (unsigned slot = 0; slot < target_; ++slot) {
-        auto old = std::find_if(table_.all().begin(), table_.all().end(), [&](auto& w) {
+        auto outdated = [&](const WorkerProcess& w) {
             return w.slot == slot && w.phase != WorkerPhase::Retiring && w.generation != generation_;
-        });
-        if (old == table_.all().end()) continue;
+        };
+        if (std::none_of(table_.all().begin(), table_.all().end(), outdated)) continue;
         WorkerProcess* fresh = table_.active_in_slot(slot, generation_);
         if (fresh == nullptr) {
             const SlotState& s = slots_[slot];
@@ -370,7 +371,8 @@ void Master::advance_reload(TimePoint now) {
             return;
         }
         if (fresh->phase != WorkerPhase::Serving) return;
-        retire(*old, "replaced by reload");
+        for (auto& w : table_.all())
+            if (outdated(w)) retire(w, "replaced by reload");
     }
     state_ = State::Running;
     spdlog::info("reload complete: {} worker(s) of generation {}", target_, generation_);

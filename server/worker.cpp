@@ -29,10 +29,20 @@ std::uint64_t token(Source source, std::uint32_t id) { return (std::uint64_t(sou
 Source source_of(std::uint64_t token) { return static_cast<Source>(token >> 32); }
 std::uint32_t id_of(std::uint64_t token) { return static_cast<std::uint32_t>(token); }
 
-constexpr Duration kHeartbeatInterval = seconds(1);
+// A third of --worker-timeout, so two lost or late heartbeats are not yet a verdict; at most a second, so
+// the master's figures (STATUS=, SIGUSR1) stay fresh; at least 100 ms, so a tiny timeout cannot make it spin.
+Duration heartbeat_interval(const Config& config) {
+    Duration third = config.worker_timeout / 3;
+    if (third == Duration::zero() || third > seconds(1)) return seconds(1);
+    return std::max<Duration>(third, milliseconds(100));
+}
 constexpr Duration kAcceptPause = milliseconds(250);  // after EMFILE/ENFILE/ENOBUFS: R5's "back off"
 constexpr Duration kWarningInterval = seconds(10);   // "log once per interval"
 constexpr int kAcceptBatch = 64;
+// During a drain a connection counts as idle only after this much silence: one accepted a moment before the
+// stop, whose client's first bytes are still in flight, is not idle (RUNBOOK.md "Graceful stop").
+constexpr Duration kDrainQuietPeriod = milliseconds(200);
+constexpr Duration kDrainSweepInterval = milliseconds(100);
 
 // A warning that repeats at most once per interval and says how many it swallowed.
 class RateLimitedWarning {
@@ -82,6 +92,8 @@ private:
     void update_interest(Connection& c);
     void touch(Connection& c);
     void begin_drain(TimePoint now);
+    bool idle_for_drain(const Connection& c, TimePoint now) const;
+    std::size_t close_idle_for_drain(TimePoint now);
     void finish(const char* why);
     void send_report(WorkerReport::Kind kind);
     void arm_timer();
@@ -101,6 +113,7 @@ private:
     bool at_capacity_ = false;
     std::optional<TimePoint> accept_resume_at_;  // set while paused after a resource error
     std::optional<TimePoint> drain_deadline_;
+    std::optional<TimePoint> next_drain_sweep_;
     std::optional<TimePoint> lifetime_end_;
     TimePoint next_heartbeat_{};
     RateLimitedWarning accept_warning_;
@@ -125,7 +138,7 @@ int WorkerLoop::run() {
     refresh_accepting();
     if (!accepting_) return 1;
     send_report(WorkerReport::Kind::Ready);
-    next_heartbeat_ = now + kHeartbeatInterval;
+    next_heartbeat_ = now + heartbeat_interval(setup_.config);
     spdlog::debug("accepting connections");
 
     std::array<epoll_event, 256> events;
@@ -176,7 +189,7 @@ void WorkerLoop::on_timer(TimePoint now) {
     timer_.acknowledge();
     if (now >= next_heartbeat_) {
         send_report(WorkerReport::Kind::Heartbeat);
-        next_heartbeat_ = now + kHeartbeatInterval;
+        next_heartbeat_ = now + heartbeat_interval(setup_.config);
     }
     auto idle = setup_.config.idle_timeout;
     if (idle > Duration::zero()) {
@@ -195,6 +208,10 @@ void WorkerLoop::on_timer(TimePoint now) {
         spdlog::warn("drain deadline reached: closing {} busy connection(s), {} byte(s) not yet echoed", open_, owed);
         finish("drain deadline");
         return;
+    }
+    if (next_drain_sweep_ && now >= *next_drain_sweep_) {
+        close_idle_for_drain(now);
+        next_drain_sweep_ = now + kDrainSweepInterval;
     }
     if (lifetime_end_ && now >= *lifetime_end_) {
         spdlog::info("zombie demonstration: worker lifetime reached, exiting");
@@ -278,7 +295,7 @@ void WorkerLoop::on_client(int fd, std::uint32_t events, TimePoint now) {
     if ((events & EPOLLOUT) && (c.armed_events() & EPOLLOUT)) step = c.on_writable(counters_, now);
     if (step == Connection::Step::Keep && (events & EPOLLIN))
         step = c.on_readable({scratch_.get(), setup_.config.buffer_size}, counters_, now);
-    if (step == Connection::Step::Close || (state_ == State::Draining && c.quiescent())) {
+    if (step == Connection::Step::Close || (state_ == State::Draining && idle_for_drain(c, now))) {
         close_connection(c);
         if (state_ == State::Draining && open_ == 0) finish("drained");
         return;
@@ -349,19 +366,29 @@ void WorkerLoop::begin_drain(TimePoint now) {
     // Our copies of the listening sockets go: once the master and every worker have closed theirs, the kernel
     // refuses new connections instead of queueing them for nobody.
     listeners_.clear();
+    std::size_t closed = close_idle_for_drain(now);
+    spdlog::info("draining: closed {} idle connection(s), serving {} busy one(s) for at most {:.1f}s", closed, open_,
+                 to_seconds(setup_.config.drain_timeout));
+    drain_deadline_ = now + setup_.config.drain_timeout;
+    next_drain_sweep_ = now + kDrainSweepInterval;
+    if (open_ == 0) finish("drained");
+}
+
+bool WorkerLoop::idle_for_drain(const Connection& c, TimePoint now) const {
+    return now - c.last_activity() >= kDrainQuietPeriod && c.quiescent();
+}
+
+std::size_t WorkerLoop::close_idle_for_drain(TimePoint now) {
     std::size_t closed = 0;
     for (Connection* c = oldest_; c != nullptr;) {
         Connection* next = c->newer;
-        if (c->quiescent()) {
+        if (idle_for_drain(*c, now)) {
             close_connection(*c);
             ++closed;
         }
         c = next;
     }
-    spdlog::info("draining: closed {} idle connection(s), serving {} busy one(s) for at most {:.1f}s", closed, open_,
-                 to_seconds(setup_.config.drain_timeout));
-    drain_deadline_ = now + setup_.config.drain_timeout;
-    if (open_ == 0) finish("drained");
+    return closed;
 }
 
 void WorkerLoop::finish(const char* why) {
@@ -380,7 +407,7 @@ void WorkerLoop::arm_timer() {
     TimePoint next = next_heartbeat_;
     if (setup_.config.idle_timeout > Duration::zero() && oldest_ != nullptr)
         next = std::min(next, oldest_->last_activity() + setup_.config.idle_timeout);
-    for (const auto& t : {accept_resume_at_, drain_deadline_, lifetime_end_})
+    for (const auto& t : {accept_resume_at_, drain_deadline_, next_drain_sweep_, lifetime_end_})
         if (t) next = std::min(next, *t);
     if (int r = timer_.arm(next); r < 0) spdlog::error("timerfd_settime() failed: {}", errno_text(r));
 }

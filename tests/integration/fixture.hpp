@@ -32,6 +32,12 @@ inline std::string echo_once(std::uint16_t port, const std::string& message) {
     return recv_exact(fd.get(), message.size());
 }
 
+// RLIMIT_NPROC counts per user, so each test that runs the server under it uses a uid of its own: tests
+// running in parallel must not spend each other's budget. Root ignores the limit, hence not root.
+inline constexpr uid_t kUidNprocCheck = 64001;
+inline constexpr uid_t kUidForkFailure = 64002;
+inline constexpr uid_t kUidZombieCost = 64003;
+
 // The worker pids, once there are exactly `n` of them, all alive and not zombies.
 inline std::vector<pid_t> wait_for_workers(const ServerProcess& server, std::size_t n, Duration timeout = 10s) {
     std::vector<pid_t> workers;

@@ -1,5 +1,4 @@
 // test_limits.cpp: running out of file descriptors (R5) and of processes (R32).
-#include <pwd.h>
 #include <sys/socket.h>
 
 #include "fixture.hpp"
@@ -30,10 +29,8 @@ TEST_CASE("EMFILE on accept: no busy loop, and service resumes when descriptors 
 }
 
 TEST_CASE("--workers that cannot fit RLIMIT_NPROC is refused at start with an explanation") {
-    passwd* nobody = getpwnam("nobody");
-    REQUIRE(nobody != nullptr);
     ServerOptions options;
-    options.uid = nobody->pw_uid;
+    options.uid = kUidNprocCheck;
     options.nproc = 3;
     options.args = {"--listen", "127.0.0.1:0", "--workers", "8"};
     ServerProcess server(options);

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -88,7 +89,7 @@ ServerProcess::ServerProcess(ServerOptions options) {
             setrlimit(RLIMIT_NOFILE, &lim);
         }
         if (options.nproc) {
-            rlimit lim{*options.nproc, *options.nproc};
+            rlimit lim{*options.nproc, options.nproc_hard.value_or(*options.nproc)};
             setrlimit(RLIMIT_NPROC, &lim);
         }
         if (options.uid && (setgid(*options.uid) < 0 || setuid(*options.uid) < 0)) _exit(126);
@@ -162,8 +163,12 @@ RunResult run_to_exit(const std::vector<std::string>& args, const std::vector<st
 
 ServerProcess::~ServerProcess() {
     if (pid_ > 0 && !reaped_) {
+        auto workers = children_of(pid_);
         kill(pid_, SIGKILL);  // only this test's own server; its workers follow through PDEATHSIG
         waitpid(pid_, nullptr, 0);
+        // Leave nothing behind for the next test: the orphans are dying; wait until they have left /proc
+        // entirely, since even a zombie still counts against its user's RLIMIT_NPROC.
+        eventually([&] { return std::none_of(workers.begin(), workers.end(), [](pid_t p) { return proc_state(p).has_value(); }); }, 5s);
     }
     stop_ = true;
     if (notify_thread_.joinable()) notify_thread_.join();

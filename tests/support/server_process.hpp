@@ -28,7 +28,8 @@ struct ServerOptions {
     int pass_listen_fd = -1;  // socket activation: becomes fd 3 with LISTEN_FDS=1 and LISTEN_PID=the child
     std::string binary;       // default: the echo-hardened under test
     std::optional<uid_t> uid;  // run as this user (RLIMIT_NPROC does not bind root)
-    std::optional<rlim_t> nproc;
+    std::optional<rlim_t> nproc;       // soft RLIMIT_NPROC
+    std::optional<rlim_t> nproc_hard;  // hard limit; defaults to the soft one
 };
 
 struct RunResult {
