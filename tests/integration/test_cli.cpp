@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <sstream>
+
 #include "fixture.hpp"
 
 using namespace test;
@@ -93,4 +95,20 @@ TEST_CASE("every flag can come from its environment variable") {
     REQUIRE(server.wait_ready());
     CHECK(wait_for_workers(server, 3).size() == 3);
     CHECK(server.log().find("debug:") != std::string::npos);
+}
+
+TEST_CASE("logs carry syslog priorities when stderr is the journal's stream, timestamps otherwise") {
+    ServerOptions options;
+    options.journal_stream = true;
+    auto journal = start_server({}, options);
+    journal->signal(SIGTERM);
+    REQUIRE(journal->wait_exit_code(10s) == 0);
+    auto text = journal->log();
+    CHECK(text.find("<6>master[" + std::to_string(journal->pid()) + "]: ready: 2 workers accepting on") != std::string::npos);
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) CHECK_MESSAGE(line.rfind('<', 0) == 0, line);
+
+    auto plain = start_server({});
+    CHECK(plain->log().find("<6>") == std::string::npos);
+    CHECK(plain->log().find(" master[" + std::to_string(plain->pid()) + "] info: ready:") != std::string::npos);
 }

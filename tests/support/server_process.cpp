@@ -68,6 +68,11 @@ ServerProcess::ServerProcess(ServerOptions options) {
 
     int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
     if (log_fd < 0) throw std::runtime_error("cannot create the log file");
+    if (options.journal_stream) {
+        struct stat st {};
+        fstat(log_fd, &st);
+        env.push_back("JOURNAL_STREAM=" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
+    }
 
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");

@@ -30,6 +30,7 @@ struct ServerOptions {
     std::optional<uid_t> uid;  // run as this user (RLIMIT_NPROC does not bind root)
     std::optional<rlim_t> nproc;       // soft RLIMIT_NPROC
     std::optional<rlim_t> nproc_hard;  // hard limit; defaults to the soft one
+    bool journal_stream = false;       // set JOURNAL_STREAM to the log file, as systemd does for the journal
 };
 
 struct RunResult {
