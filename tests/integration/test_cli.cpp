@@ -1,7 +1,4 @@
 // test_cli.cpp: the command line and the environment, as a user meets them (R9), and start-up failures.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <sstream>
 
@@ -61,15 +58,10 @@ TEST_CASE("invalid flags and variables: exit 2 with exactly one line on stderr")
 }
 
 TEST_CASE("a port in use: a clear message, exit 1, no worker started") {
-    UniqueFd holder(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(holder.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(listen(holder.get(), 1) == 0);
-    socklen_t len = sizeof addr;
-    getsockname(holder.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    auto port = std::to_string(ntohs(addr.sin_port));
+    std::uint16_t held_port = 0;
+    UniqueFd holder = listen_loopback(held_port);
+    REQUIRE(holder.valid());
+    auto port = std::to_string(held_port);
 
     ServerOptions options;
     options.args = {"--listen", "127.0.0.1:" + port, "--workers", "2"};

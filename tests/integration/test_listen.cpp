@@ -49,15 +49,9 @@ TEST_CASE("several --listen addresses, IPv4 and IPv6, all echo") {
 }
 
 TEST_CASE("a socket passed by systemd (LISTEN_FDS) is used instead of --listen") {
-    UniqueFd sock(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(sock.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(sock.get(), 16) == 0);
-    socklen_t len = sizeof a;
-    getsockname(sock.get(), reinterpret_cast<sockaddr*>(&a), &len);
-    std::uint16_t port = ntohs(a.sin_port);
+    std::uint16_t port = 0;
+    UniqueFd sock = listen_loopback(port);
+    REQUIRE(sock.valid());
 
     ServerOptions options;
     options.pass_listen_fd = sock.get();

@@ -66,6 +66,19 @@ UniqueFd connect_to(const std::string& host, std::uint16_t port, Duration timeou
     return fd;
 }
 
+UniqueFd listen_loopback(std::uint16_t& port) {
+    UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (!fd.valid() || bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || listen(fd.get(), 16) < 0 ||
+        getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0)
+        return {};
+    port = ntohs(a.sin_port);
+    return fd;
+}
+
 bool send_all(int fd, const std::string& data, Duration timeout) {
     auto deadline = Clock::now() + timeout;
     std::size_t off = 0;

@@ -17,6 +17,9 @@ using echo::UniqueFd;
 UniqueFd connect_to(const std::string& host, std::uint16_t port, Duration timeout = 5s);
 inline UniqueFd connect_local(std::uint16_t port, Duration timeout = 5s) { return connect_to("127.0.0.1", port, timeout); }
 
+// A listening TCP socket on 127.0.0.1 with a kernel-chosen port, which it stores in `port`.
+UniqueFd listen_loopback(std::uint16_t& port);
+
 bool send_all(int fd, const std::string& data, Duration timeout = 10s);
 // Exactly n bytes, or what arrived before EOF/error/timeout (shorter).
 std::string recv_exact(int fd, std::size_t n, Duration timeout = 10s);

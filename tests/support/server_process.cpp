@@ -27,6 +27,17 @@ std::string server_binary() {
     return override_path ? override_path : ECHO_HARDENED_BIN;
 }
 
+// In a forked child: exec `argv` with exactly `env`; 127 if that fails, as a shell would say.
+[[noreturn]] void exec_or_die(std::vector<std::string>& argv_s, std::vector<std::string>& env) {
+    std::vector<char*> argv, envp;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+}
+
 std::vector<std::string> clean_environment() {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) {
@@ -101,13 +112,7 @@ ServerProcess::ServerProcess(ServerOptions options) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
-        std::vector<char*> argv, envp;
-        for (auto& a : argv_s) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        for (auto& e : env) envp.push_back(e.data());
-        envp.push_back(nullptr);
-        execve(argv[0], argv.data(), envp.data());
-        _exit(127);
+        exec_or_die(argv_s, env);
     }
     close(log_fd);
 }
@@ -125,13 +130,7 @@ RunResult run_to_exit(const std::vector<std::string>& args, const std::vector<st
     if (pid == 0) {
         dup2(out[1], STDOUT_FILENO);
         dup2(err[1], STDERR_FILENO);
-        std::vector<char*> argv, envp;
-        for (auto& a : argv_s) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        for (auto& e : env) envp.push_back(e.data());
-        envp.push_back(nullptr);
-        execve(argv[0], argv.data(), envp.data());
-        _exit(127);
+        exec_or_die(argv_s, env);
     }
     close(out[1]);
     close(err[1]);
