@@ -106,7 +106,8 @@ const std::vector<Option>& options() {
              c.buffer_size = *v;
              return std::nullopt;
          }},
-        {"log-level", "ECHO_LOG_LEVEL", "LEVEL", "trace, debug, info, warning, error, critical or off (default info)",
+        {"log-level", "ECHO_LOG_LEVEL", "LEVEL",
+         "trace, debug, info, warning, error, critical or off (default info)",
          [](Config& c, std::string_view text) -> std::optional<std::string> {
              auto level = parse_log_level(text);
              if (!level) return "expected trace, debug, info, warning, error, critical or off";
@@ -131,6 +132,20 @@ const std::vector<Option>& options() {
         {"zombie-worker-lifetime", "ECHO_ZOMBIE_WORKER_LIFETIME", "DURATION",
          "with --zombie-mode, each worker exits after this long; 0: only when killed (default 0)",
          duration_in(&Config::zombie_worker_lifetime, seconds(24 * 3600))},
+        {"seccomp", "ECHO_SECCOMP", "MODE",
+         "system call filter of seccomp/policy.txt: enforce (a call outside it kills the process),\n"
+         "    log (only logged) or off; fixed at start, a SIGHUP does not change it (default enforce)",
+         [](Config& c, std::string_view text) -> std::optional<std::string> {
+             if (text == "enforce")
+                 c.seccomp = SeccompMode::Enforce;
+             else if (text == "log")
+                 c.seccomp = SeccompMode::Log;
+             else if (text == "off")
+                 c.seccomp = SeccompMode::Off;
+             else
+                 return "expected enforce, log or off";
+             return std::nullopt;
+         }},
     };
     return table;
 }
@@ -177,7 +192,8 @@ std::string apply_file(Config& config, const std::string& path) {
         auto value = trim(std::string_view(content).substr(eq + 1));
         const Option* o = find_option(name);
         if (o == nullptr || name == "config") return where + "unknown setting '" + name + "'";
-        if (auto why = layer.set(*o, value)) return where + "invalid value '" + value + "' for " + name + ": " + *why;
+        if (auto why = layer.set(*o, value))
+            return where + "invalid value '" + value + "' for " + name + ": " + *why;
     }
     return {};
 }
@@ -198,13 +214,20 @@ std::string apply_environment(Config& config, const EnvLookup& env) {
 
 std::string_view log_level_name(LogLevel level) {
     switch (level) {
-        case LogLevel::Trace: return "trace";
-        case LogLevel::Debug: return "debug";
-        case LogLevel::Info: return "info";
-        case LogLevel::Warning: return "warning";
-        case LogLevel::Error: return "error";
-        case LogLevel::Critical: return "critical";
-        case LogLevel::Off: return "off";
+        case LogLevel::Trace:
+            return "trace";
+        case LogLevel::Debug:
+            return "debug";
+        case LogLevel::Info:
+            return "info";
+        case LogLevel::Warning:
+            return "warning";
+        case LogLevel::Error:
+            return "error";
+        case LogLevel::Critical:
+            return "critical";
+        case LogLevel::Off:
+            return "off";
     }
     return "info";
 }
@@ -233,10 +256,20 @@ std::optional<std::size_t> parse_size(std::string_view text) {
     if (text.ends_with("iB")) text.remove_suffix(2);
     if (!text.empty()) {
         switch (text.back()) {
-            case 'K': case 'k': scale = 1024; break;
-            case 'M': case 'm': scale = 1024 * 1024; break;
-            case 'G': case 'g': scale = 1024 * 1024 * 1024; break;
-            default: break;
+            case 'K':
+            case 'k':
+                scale = 1024;
+                break;
+            case 'M':
+            case 'm':
+                scale = 1024 * 1024;
+                break;
+            case 'G':
+            case 'g':
+                scale = 1024 * 1024 * 1024;
+                break;
+            default:
+                break;
         }
         if (scale != 1) text.remove_suffix(1);
     }
@@ -253,7 +286,8 @@ EnvLookup process_environment() {
     };
 }
 
-ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup& env, unsigned default_workers) {
+ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup& env,
+                          unsigned default_workers) {
     ParsedConfig out;
     // Pass 1: split the command line into (option, value) pairs, so that --config is known before any layer.
     std::vector<std::pair<const Option*, std::string>> cli;

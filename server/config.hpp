@@ -14,6 +14,7 @@
 namespace echo {
 
 enum class LogLevel { Trace, Debug, Info, Warning, Error, Critical, Off };
+enum class SeccompMode { Enforce, Log, Off };
 
 struct Config {
     std::vector<SocketAddress> listen;  // empty: the default, 127.0.0.1:7007
@@ -26,7 +27,8 @@ struct Config {
     LogLevel log_level = LogLevel::Info;
     std::string config_file;
     bool zombie_mode = false;
-    Duration zombie_worker_lifetime{};  // 0: workers live until killed
+    Duration zombie_worker_lifetime{};           // 0: workers live until killed
+    SeccompMode seccomp = SeccompMode::Enforce;  // fixed at start: a loaded filter cannot be removed
 };
 
 enum class CliAction { Run, Help, Version };
@@ -42,7 +44,8 @@ using EnvLookup = std::function<std::optional<std::string>(const char*)>;
 EnvLookup process_environment();
 
 // `args` excludes argv[0]. `default_workers` is used when no layer sets --workers.
-ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup& env, unsigned default_workers);
+ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup& env,
+                          unsigned default_workers);
 
 std::string usage_text();
 std::string_view log_level_name(LogLevel level);

@@ -13,6 +13,7 @@
 #include "listener.hpp"
 #include "log.hpp"
 #include "master.hpp"
+#include "seccomp_filter.hpp"
 #include "signals.hpp"
 #include "version.hpp"
 
@@ -51,7 +52,8 @@ int main(int argc, char** argv) {
     // Blocked before anything can fork and for the whole life of the master: every signal it handles is read
     // from the signalfd, never delivered to a handler (R10).
     ScopedSignalBlock blocked(master_signals());
-    signal(SIGPIPE, SIG_IGN);  // a write to a vanished notify socket or stderr reader must not kill the master
+    signal(SIGPIPE,
+           SIG_IGN);  // a write to a vanished notify socket or stderr reader must not kill the master
 
     auto nofile = raise_nofile_limit();
     spdlog::debug("RLIMIT_NOFILE is {}", nofile);
@@ -64,5 +66,7 @@ int main(int argc, char** argv) {
         spdlog::critical("{}", listeners.error);
         return kExitFailure;
     }
+    // Once start-up's own calls (bind, /proc, setrlimit) are done, before any fork: RUNBOOK.md "Seccomp".
+    if (!install_master_filter(config.seccomp)) return kExitFailure;
     return run_master({std::move(config), std::move(args), cpus, std::move(listeners)});
 }

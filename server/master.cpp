@@ -30,13 +30,15 @@ sigset_t master_signals() {
 namespace {
 
 enum class Source : std::uint32_t { Signal = 1, Timer, Channel };
-std::uint64_t token(Source s, int fd) { return (std::uint64_t(s) << 32) | static_cast<std::uint32_t>(fd); }
+std::uint64_t token(Source s, int fd) {
+    return (std::uint64_t(s) << 32) | static_cast<std::uint32_t>(fd);
+}
 
 // A worker that lived this long was not crash-looping: its death is replaced at once (s6-supervise's rule).
 constexpr Duration kStableRun = seconds(1);
 constexpr unsigned kCrashLoopThreshold = 3;
-constexpr Duration kStopGrace = seconds(2);      // after --drain-timeout, before SIGKILL
-constexpr Duration kFastStopGrace = seconds(2);  // after SIGQUIT, before SIGKILL
+constexpr Duration kStopGrace = seconds(2);       // after --drain-timeout, before SIGKILL
+constexpr Duration kFastStopGrace = seconds(2);   // after SIGQUIT, before SIGKILL
 constexpr Duration kStatusInterval = seconds(1);  // STATUS= at most this often
 constexpr Duration kStallTolerance = seconds(1);  // a timer this late means the master itself was not running
 
@@ -52,18 +54,25 @@ std::string human_bytes(std::uint64_t bytes) {
 }
 
 class Master {
-public:
+  public:
     Master(MasterSetup setup, Epoll epoll, SignalFd signals, TimerFd timer)
-        : config_(std::move(setup.config)), args_(std::move(setup.args)), default_workers_(setup.default_workers),
-          listeners_(std::move(setup.listeners.sockets)), from_systemd_(setup.listeners.from_systemd),
-          epoll_(std::move(epoll)), signals_(std::move(signals)), timer_(std::move(timer)), target_(config_.workers) {
-        for (auto& l : listeners_) listen_fds_.push_back(l.fd.get());
+        : config_(std::move(setup.config)),
+          args_(std::move(setup.args)),
+          default_workers_(setup.default_workers),
+          listeners_(std::move(setup.listeners.sockets)),
+          from_systemd_(setup.listeners.from_systemd),
+          epoll_(std::move(epoll)),
+          signals_(std::move(signals)),
+          timer_(std::move(timer)),
+          target_(config_.workers) {
+        for (auto& l : listeners_)
+            listen_fds_.push_back(l.fd.get());
         slots_.resize(target_);
     }
 
     int run();
 
-private:
+  private:
     enum class State { Starting, Running, Reloading, Draining, Stopping };
     static std::string_view state_name(State s);
     bool stopping() const { return state_ == State::Draining || state_ == State::Stopping; }
@@ -122,7 +131,7 @@ private:
     std::optional<TimePoint> expected_wake_;
     TimePoint next_status_{};
     bool status_pending_ = false;  // a STATUS= change held back by kStatusInterval
-    std::vector<pid_t> zombies_;  // zombie mode: workers known dead and deliberately not reaped
+    std::vector<pid_t> zombies_;   // zombie mode: workers known dead and deliberately not reaped
 
     std::uint64_t restarts_ = 0;
     std::uint64_t accepted_by_exited_ = 0;  // totals of workers that are gone, so the figures never go back
@@ -131,11 +140,16 @@ private:
 
 std::string_view Master::state_name(State s) {
     switch (s) {
-        case State::Starting: return "starting";
-        case State::Running: return "running";
-        case State::Reloading: return "reloading";
-        case State::Draining: return "draining";
-        case State::Stopping: return "stopping";
+        case State::Starting:
+            return "starting";
+        case State::Running:
+            return "running";
+        case State::Reloading:
+            return "reloading";
+        case State::Draining:
+            return "draining";
+        case State::Stopping:
+            return "stopping";
     }
     return "?";
 }
@@ -146,7 +160,8 @@ int Master::run() {
         spdlog::critical("epoll_ctl() failed while setting up the master: {}", errno_text(errno));
         return kExitFailure;
     }
-    for (const auto& l : listeners_) spdlog::info("listening on {}{}", l.name, from_systemd_ ? " (passed by systemd)" : "");
+    for (const auto& l : listeners_)
+        spdlog::info("listening on {}{}", l.name, from_systemd_ ? " (passed by systemd)" : "");
     if (config_.zombie_mode)
         spdlog::warn("zombie mode: exited workers will NOT be reaped (a demonstration; SIGUSR2 reaps them)");
     TimePoint now = Clock::now();
@@ -168,14 +183,21 @@ int Master::run() {
             // Judging them on that gap would mass-kill healthy workers (RUNBOOK.md "Hung workers").
             spdlog::warn("master loop stalled for {:.1f}s; restarting every worker's heartbeat window",
                          to_seconds(now - *expected_wake_));
-            for (auto& w : table_.all()) w.last_heartbeat = std::max(w.last_heartbeat, now);
+            for (auto& w : table_.all())
+                w.last_heartbeat = std::max(w.last_heartbeat, now);
         }
         for (int i = 0; i < n; ++i) {
             const auto& ev = events[static_cast<std::size_t>(i)];
             switch (static_cast<Source>(ev.data.u64 >> 32)) {
-                case Source::Signal: on_signals(now); break;
-                case Source::Timer: on_timer(now); break;
-                case Source::Channel: on_channel(static_cast<int>(ev.data.u64 & 0xffffffffu), ev.events, now); break;
+                case Source::Signal:
+                    on_signals(now);
+                    break;
+                case Source::Timer:
+                    on_timer(now);
+                    break;
+                case Source::Channel:
+                    on_channel(static_cast<int>(ev.data.u64 & 0xffffffffu), ev.events, now);
+                    break;
             }
         }
         decide(now);
@@ -225,16 +247,24 @@ void Master::on_signal(int signo, TimePoint now) {
             else
                 begin_reload(now);
             break;
-        case SIGTTIN: scale(+1, signo); break;
-        case SIGTTOU: scale(-1, signo); break;
-        case SIGUSR1: log_status_table(now); break;
+        case SIGTTIN:
+            scale(+1, signo);
+            break;
+        case SIGTTOU:
+            scale(-1, signo);
+            break;
+        case SIGUSR1:
+            log_status_table(now);
+            break;
         case SIGUSR2: {
             auto before = zombies_.size();
             reap(now);
             spdlog::info("SIGUSR2: reaped {} zombie(s)", before - zombies_.size());
             break;
         }
-        default: spdlog::debug("{}: not handled", signal_name(signo)); break;
+        default:
+            spdlog::debug("{}: not handled", signal_name(signo));
+            break;
     }
 }
 
@@ -303,12 +333,20 @@ void Master::on_worker_exit(const ChildExit& exit, TimePoint now) {
     bool expected = w->phase == WorkerPhase::Retiring || stopping();
     auto level = expected ? spdlog::level::info : spdlog::level::warn;
     spdlog::log(level, "worker {} (pid {}) {}{}", w->slot, w->pid, describe_exit(exit.status),
-                w->killed_as_hung ? " (killed as hung)" : expected ? "" : " unexpectedly");
+                w->killed_as_hung ? " (killed as hung)"
+                : expected        ? ""
+                                  : " unexpectedly");
+    if (WIFSIGNALED(exit.status) && WTERMSIG(exit.status) == SIGSYS)
+        spdlog::error(
+            "worker {} made a system call outside seccomp/policy.txt: the kernel's audit line names it "
+            "(journalctl -k: type=1326 ... syscall=N); RUNBOOK.md \"Seccomp\"",
+            w->slot);
     if (!expected) schedule_respawn(*w, exit.status, now);
 }
 
 void Master::on_worker_gone_unreaped(WorkerProcess& w, TimePoint now) {
-    spdlog::warn("worker {} (pid {}) is gone and NOT reaped (zombie mode): it stays <defunct>", w.slot, w.pid);
+    spdlog::warn("worker {} (pid {}) is gone and NOT reaped (zombie mode): it stays <defunct>", w.slot,
+                 w.pid);
     zombies_.push_back(w.pid);
     auto gone = *table_.take(w.pid);
     accepted_by_exited_ += gone.last_report.connections_accepted;
@@ -339,7 +377,8 @@ void Master::decide(TimePoint now) {
         any_alive = any_alive || w != nullptr;
         if (!slots_[slot].fatal && (w == nullptr || w->phase != WorkerPhase::Serving)) all_serving = false;
     }
-    if (!any_alive && std::all_of(slots_.begin(), slots_.begin() + target_, [](auto& s) { return s.fatal; })) {
+    if (!any_alive &&
+        std::all_of(slots_.begin(), slots_.begin() + target_, [](auto& s) { return s.fatal; })) {
         spdlog::critical("every worker failed with a fatal start-up error; exiting");
         failure_exit_ = kExitFailure;
         begin_stop(false, 0, now);
@@ -347,7 +386,8 @@ void Master::decide(TimePoint now) {
     }
     if (state_ == State::Starting && all_serving) {
         state_ = State::Running;
-        spdlog::info("ready: {} worker{} accepting on {}", target_, target_ == 1 ? "" : "s", describe(listeners_));
+        spdlog::info("ready: {} worker{} accepting on {}", target_, target_ == 1 ? "" : "s",
+                     describe(listeners_));
         publish_status(now, true);
         notifier_.ready();
         return;
@@ -383,7 +423,8 @@ void Master::advance_reload(TimePoint now) {
 // ---- actions -------------------------------------------------------------------------------------------
 
 void Master::reap(TimePoint now) {
-    for (const auto& exit : reap_exited_children()) on_worker_exit(exit, now);
+    for (const auto& exit : reap_exited_children())
+        on_worker_exit(exit, now);
 }
 
 bool Master::spawn_into(unsigned slot, TimePoint now) {
@@ -393,14 +434,19 @@ bool Master::spawn_into(unsigned slot, TimePoint now) {
         ++s.quick_exits;
         Duration delay = std::max(backoff_delay(s.quick_exits), kBackoffBase);
         s.respawn_after = now + delay;
-        std::string zombie_note = zombies_.empty() ? ""
-            : fmt::format(" ({} unreaped zombie(s) count against RLIMIT_NPROC; SIGUSR2 reaps them)", zombies_.size());
+        std::string zombie_note =
+            zombies_.empty()
+                ? ""
+                : fmt::format(" ({} unreaped zombie(s) count against RLIMIT_NPROC; SIGUSR2 reaps them)",
+                              zombies_.size());
         spdlog::error("fork() failed while spawning worker {}: {}; retrying in {:.1f}s{}", slot,
                       errno_text(spawned.error), to_seconds(delay), zombie_note);
         return false;
     }
-    if (int r = epoll_.add(spawned.channel.get(), EPOLLIN, token(Source::Channel, spawned.channel.get())); r < 0)
-        spdlog::error("epoll_ctl() failed for worker {}'s channel: {}; its heartbeats will not be seen", slot, errno_text(r));
+    if (int r = epoll_.add(spawned.channel.get(), EPOLLIN, token(Source::Channel, spawned.channel.get()));
+        r < 0)
+        spdlog::error("epoll_ctl() failed for worker {}'s channel: {}; its heartbeats will not be seen", slot,
+                      errno_text(r));
     WorkerProcess w;
     w.pid = spawned.pid;
     w.slot = slot;
@@ -425,8 +471,9 @@ void Master::schedule_respawn(const WorkerProcess& w, int status, TimePoint now)
     SlotState& s = slots_[w.slot];
     if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == kWorkerExitFatal) {
         s.fatal = true;
-        spdlog::error("worker {} failed at start-up in a way a restart cannot fix (status {}); not restarting it",
-                      w.slot, kWorkerExitFatal);
+        spdlog::error(
+            "worker {} failed at start-up in a way a restart cannot fix (status {}); not restarting it",
+            w.slot, kWorkerExitFatal);
         return;
     }
     Duration lived = now - w.started_at;
@@ -437,15 +484,18 @@ void Master::schedule_respawn(const WorkerProcess& w, int status, TimePoint now)
     Duration delay = backoff_delay(s.quick_exits);
     s.respawn_after = now + delay;
     if (s.quick_exits >= kCrashLoopThreshold)
-        spdlog::error("worker {} is crash-looping: {} exits in a row within {:.1f}s of starting; next start in {:.1f}s",
-                      w.slot, s.quick_exits, to_seconds(kStableRun), to_seconds(delay));
+        spdlog::error(
+            "worker {} is crash-looping: {} exits in a row within {:.1f}s of starting; next start in {:.1f}s",
+            w.slot, s.quick_exits, to_seconds(kStableRun), to_seconds(delay));
 }
 
 void Master::begin_stop(bool graceful, int signo, TimePoint now) {
     Duration grace = graceful ? config_.drain_timeout + kStopGrace : kFastStopGrace;
     if (signo != 0)
-        spdlog::info("{}: {} stop of {} worker(s){}", signal_name(signo), graceful ? "graceful" : "fast", table_.size(),
-                     graceful ? fmt::format(", draining for at most {:.1f}s", to_seconds(config_.drain_timeout)) : "");
+        spdlog::info(
+            "{}: {} stop of {} worker(s){}", signal_name(signo), graceful ? "graceful" : "fast",
+            table_.size(),
+            graceful ? fmt::format(", draining for at most {:.1f}s", to_seconds(config_.drain_timeout)) : "");
     state_ = graceful ? State::Draining : State::Stopping;
     // The master's copies of the listening sockets go first, so the workers' closing is the last word.
     listeners_.clear();
@@ -473,11 +523,12 @@ void Master::begin_reload(TimePoint now) {
         return;
     }
     Config next = std::move(parsed.config);
-    bool listen_changed = next.listen.size() != config_.listen.size() ||
-        !std::equal(next.listen.begin(), next.listen.end(), config_.listen.begin(), [](auto& a, auto& b) {
-            return format_address(a) == format_address(b);
-        });
-    if (listen_changed && !from_systemd_) spdlog::warn("SIGHUP: a change of --listen needs a restart, ignoring it");
+    bool listen_changed =
+        next.listen.size() != config_.listen.size() ||
+        !std::equal(next.listen.begin(), next.listen.end(), config_.listen.begin(),
+                    [](auto& a, auto& b) { return format_address(a) == format_address(b); });
+    if (listen_changed && !from_systemd_)
+        spdlog::warn("SIGHUP: a change of --listen needs a restart, ignoring it");
     next.listen = config_.listen;
     config_ = std::move(next);
     set_log_level(config_.log_level);
@@ -485,7 +536,8 @@ void Master::begin_reload(TimePoint now) {
     slots_.assign(std::max<std::size_t>(slots_.size(), target_), SlotState{});  // a reload is a fresh start
     ++generation_;
     state_ = State::Reloading;
-    spdlog::info("SIGHUP: reloading: replacing {} worker(s) one by one (generation {})", target_, generation_);
+    spdlog::info("SIGHUP: reloading: replacing {} worker(s) one by one (generation {})", target_,
+                 generation_);
     publish_status(now, true);
 }
 
@@ -507,8 +559,9 @@ void Master::check_heartbeats(TimePoint now) {
         if (w.killed_as_hung || now - w.last_heartbeat < config_.worker_timeout) continue;
         drain_channel(w, now);  // reports may be queued: judge on them, not on when we last looked
         if (now - w.last_heartbeat < config_.worker_timeout) continue;
-        spdlog::error("worker {} (pid {}) sent no heartbeat for {:.1f}s (--worker-timeout {:.1f}s): killing it", w.slot,
-                      w.pid, to_seconds(now - w.last_heartbeat), to_seconds(config_.worker_timeout));
+        spdlog::error(
+            "worker {} (pid {}) sent no heartbeat for {:.1f}s (--worker-timeout {:.1f}s): killing it", w.slot,
+            w.pid, to_seconds(now - w.last_heartbeat), to_seconds(config_.worker_timeout));
         w.killed_as_hung = true;
         (void)kill(w.pid, SIGKILL);  // SIGKILL also ends a SIGSTOPped process; ESRCH: already gone
     }
@@ -530,9 +583,10 @@ std::string Master::status_line() const {
         accepted += w.last_report.connections_accepted;
         bytes += w.last_report.bytes_echoed;
     }
-    auto line = fmt::format("{}: {}/{} workers serving, {} connections open, {} served, {} echoed, {} restarts",
-                            state_name(state_), table_.count(WorkerPhase::Serving), target_, open, accepted,
-                            human_bytes(bytes), restarts_);
+    auto line =
+        fmt::format("{}: {}/{} workers serving, {} connections open, {} served, {} echoed, {} restarts",
+                    state_name(state_), table_.count(WorkerPhase::Serving), target_, open, accepted,
+                    human_bytes(bytes), restarts_);
     if (!zombies_.empty()) line += fmt::format(", {} zombies", zombies_.size());
     return line;
 }
@@ -547,12 +601,14 @@ void Master::publish_status(TimePoint now, bool force) {
 void Master::log_status_table(TimePoint now) {
     spdlog::info("status: {}", status_line());
     for (const auto& w : table_.all()) {
-        spdlog::info("  worker {} pid {} gen {} {}: up {:.0f}s, {} open, {} served, {} echoed, heartbeat {:.1f}s ago",
-                     w.slot, w.pid, w.generation, phase_name(w.phase), to_seconds(now - w.started_at),
-                     w.last_report.connections_open, w.last_report.connections_accepted,
-                     human_bytes(w.last_report.bytes_echoed), to_seconds(now - w.last_heartbeat));
+        spdlog::info(
+            "  worker {} pid {} gen {} {}: up {:.0f}s, {} open, {} served, {} echoed, heartbeat {:.1f}s ago",
+            w.slot, w.pid, w.generation, phase_name(w.phase), to_seconds(now - w.started_at),
+            w.last_report.connections_open, w.last_report.connections_accepted,
+            human_bytes(w.last_report.bytes_echoed), to_seconds(now - w.last_heartbeat));
     }
-    for (pid_t z : zombies_) spdlog::info("  zombie pid {} (not reaped: zombie mode)", z);
+    for (pid_t z : zombies_)
+        spdlog::info("  zombie pid {} (not reaped: zombie mode)", z);
 }
 
 void Master::arm_timer() {
@@ -571,7 +627,8 @@ void Master::arm_timer() {
             if (!slots_[slot].fatal && slots_[slot].respawn_after && !table_.active_in_slot(slot))
                 consider(slots_[slot].respawn_after);
     expected_wake_ = next;
-    if (int r = timer_.arm(next); r < 0) spdlog::error("timerfd_settime() failed in the master: {}", errno_text(r));
+    if (int r = timer_.arm(next); r < 0)
+        spdlog::error("timerfd_settime() failed in the master: {}", errno_text(r));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "epoll.hpp"
 #include "exit_codes.hpp"
 #include "log.hpp"
+#include "seccomp_filter.hpp"
 #include "signals.hpp"
 #include "timer_fd.hpp"
 #include "worker_report.hpp"
@@ -25,9 +26,15 @@ namespace {
 
 enum class Source : std::uint32_t { Signal = 1, Timer, Master, Listener, Client };
 
-std::uint64_t token(Source source, std::uint32_t id) { return (std::uint64_t(source) << 32) | id; }
-Source source_of(std::uint64_t token) { return static_cast<Source>(token >> 32); }
-std::uint32_t id_of(std::uint64_t token) { return static_cast<std::uint32_t>(token); }
+std::uint64_t token(Source source, std::uint32_t id) {
+    return (std::uint64_t(source) << 32) | id;
+}
+Source source_of(std::uint64_t token) {
+    return static_cast<Source>(token >> 32);
+}
+std::uint32_t id_of(std::uint64_t token) {
+    return static_cast<std::uint32_t>(token);
+}
 
 // A third of --worker-timeout, so two lost or late heartbeats are not yet a verdict; at most a second, so
 // the master's figures (STATUS=, SIGUSR1) stay fresh; at least 100 ms, so a tiny timeout cannot make it spin.
@@ -37,7 +44,7 @@ Duration heartbeat_interval(const Config& config) {
     return std::max<Duration>(third, milliseconds(100));
 }
 constexpr Duration kAcceptPause = milliseconds(250);  // after EMFILE/ENFILE/ENOBUFS: R5's "back off"
-constexpr Duration kWarningInterval = seconds(10);   // "log once per interval"
+constexpr Duration kWarningInterval = seconds(10);    // "log once per interval"
 constexpr int kAcceptBatch = 64;
 // During a drain a connection counts as idle only after this much silence: one accepted a moment before the
 // stop, whose client's first bytes are still in flight, is not idle (RUNBOOK.md "Graceful stop").
@@ -46,7 +53,7 @@ constexpr Duration kDrainSweepInterval = milliseconds(100);
 
 // A warning that repeats at most once per interval and says how many it swallowed.
 class RateLimitedWarning {
-public:
+  public:
     template <typename... Args>
     void warn(TimePoint now, fmt::format_string<Args...> format, Args&&... args) {
         if (now < next_) {
@@ -60,22 +67,26 @@ public:
         next_ = now + kWarningInterval;
     }
 
-private:
+  private:
     TimePoint next_{};
     std::uint64_t suppressed_ = 0;
 };
 
 class WorkerLoop {
-public:
+  public:
     WorkerLoop(WorkerSetup setup, Epoll epoll, SignalFd signals, TimerFd timer)
-        : setup_(std::move(setup)), epoll_(std::move(epoll)), signals_(std::move(signals)),
-          timer_(std::move(timer)), scratch_(std::make_unique_for_overwrite<char[]>(setup_.config.buffer_size)) {
-        for (int fd : setup_.listen_fds) listeners_.emplace_back(fd);
+        : setup_(std::move(setup)),
+          epoll_(std::move(epoll)),
+          signals_(std::move(signals)),
+          timer_(std::move(timer)),
+          scratch_(std::make_unique_for_overwrite<char[]>(setup_.config.buffer_size)) {
+        for (int fd : setup_.listen_fds)
+            listeners_.emplace_back(fd);
     }
 
     int run();
 
-private:
+  private:
     enum class State { Serving, Draining, Done };
 
     // Handlers: one per source, each acting on what it read.
@@ -116,6 +127,7 @@ private:
     std::optional<TimePoint> next_drain_sweep_;
     std::optional<TimePoint> lifetime_end_;
     TimePoint next_heartbeat_{};
+    std::optional<TimePoint> timer_armed_for_;
     RateLimitedWarning accept_warning_;
     RateLimitedWarning capacity_warning_;
 
@@ -154,14 +166,22 @@ int WorkerLoop::run() {
             auto tok = events[static_cast<std::size_t>(i)].data.u64;
             auto ev = events[static_cast<std::size_t>(i)].events;
             switch (source_of(tok)) {
-                case Source::Signal: on_signal(now); break;
-                case Source::Timer: on_timer(now); break;
+                case Source::Signal:
+                    on_signal(now);
+                    break;
+                case Source::Timer:
+                    on_timer(now);
+                    break;
                 case Source::Master:
                     spdlog::warn("master pid {} is gone; exiting", setup_.master_pid);
                     finish("master gone");
                     break;
-                case Source::Listener: on_listener(static_cast<int>(id_of(tok)), now); break;
-                case Source::Client: on_client(static_cast<int>(id_of(tok)), ev, now); break;
+                case Source::Listener:
+                    on_listener(static_cast<int>(id_of(tok)), now);
+                    break;
+                case Source::Client:
+                    on_client(static_cast<int>(id_of(tok)), ev, now);
+                    break;
             }
         }
     }
@@ -187,6 +207,7 @@ void WorkerLoop::on_signal(TimePoint now) {
 
 void WorkerLoop::on_timer(TimePoint now) {
     timer_.acknowledge();
+    timer_armed_for_.reset();
     if (now >= next_heartbeat_) {
         send_report(WorkerReport::Kind::Heartbeat);
         next_heartbeat_ = now + heartbeat_interval(setup_.config);
@@ -194,7 +215,8 @@ void WorkerLoop::on_timer(TimePoint now) {
     auto idle = setup_.config.idle_timeout;
     if (idle > Duration::zero()) {
         while (oldest_ != nullptr && oldest_->last_activity() + idle <= now) {
-            spdlog::debug("closing connection fd {} after {:.1f}s without traffic", oldest_->fd(), to_seconds(idle));
+            spdlog::debug("closing connection fd {} after {:.1f}s without traffic", oldest_->fd(),
+                          to_seconds(idle));
             close_connection(*oldest_);
         }
     }
@@ -204,8 +226,10 @@ void WorkerLoop::on_timer(TimePoint now) {
     }
     if (drain_deadline_ && now >= *drain_deadline_) {
         std::size_t owed = 0;
-        for (auto c = oldest_; c != nullptr; c = c->newer) owed += c->pending_bytes();
-        spdlog::warn("drain deadline reached: closing {} busy connection(s), {} byte(s) not yet echoed", open_, owed);
+        for (auto c = oldest_; c != nullptr; c = c->newer)
+            owed += c->pending_bytes();
+        spdlog::warn("drain deadline reached: closing {} busy connection(s), {} byte(s) not yet echoed",
+                     open_, owed);
         finish("drain deadline");
         return;
     }
@@ -259,7 +283,8 @@ void WorkerLoop::accept_pause(int err, TimePoint now) {
     // With a level-triggered listener, retrying at once would spin on the same error while the backlog is
     // non-empty: stop watching the listeners for a while instead (R5).
     accept_warning_.warn(now, "accept4() failed: {}; pausing accepts for {}ms with {} connection(s) open",
-                         errno_text(err), std::chrono::duration_cast<milliseconds>(kAcceptPause).count(), open_);
+                         errno_text(err), std::chrono::duration_cast<milliseconds>(kAcceptPause).count(),
+                         open_);
     accept_resume_at_ = now + kAcceptPause;
     refresh_accepting();
 }
@@ -311,7 +336,8 @@ void WorkerLoop::update_interest(Connection& c) {
         close_connection(c);
         return;
     }
-    if (int r = epoll_.modify(c.fd(), wanted, token(Source::Client, static_cast<std::uint32_t>(c.fd()))); r < 0) {
+    if (int r = epoll_.modify(c.fd(), wanted, token(Source::Client, static_cast<std::uint32_t>(c.fd())));
+        r < 0) {
         spdlog::warn("epoll_ctl(MOD) failed for fd {}: {}; closing the connection", c.fd(), errno_text(r));
         close_connection(c);
         return;
@@ -352,7 +378,8 @@ void WorkerLoop::refresh_accepting() {
     for (auto& l : listeners_) {
         // EPOLLEXCLUSIVE: one connection wakes one worker, not all of them (R2). Such a registration cannot
         // be modified, only removed and added again.
-        int r = want ? epoll_.add(l.get(), EPOLLIN | EPOLLEXCLUSIVE, token(Source::Listener, static_cast<std::uint32_t>(l.get())))
+        int r = want ? epoll_.add(l.get(), EPOLLIN | EPOLLEXCLUSIVE,
+                                  token(Source::Listener, static_cast<std::uint32_t>(l.get())))
                      : epoll_.remove(l.get());
         if (r < 0) spdlog::error("epoll_ctl() on listening fd {} failed: {}", l.get(), errno_text(r));
         if (r < 0 && want) return;
@@ -367,8 +394,8 @@ void WorkerLoop::begin_drain(TimePoint now) {
     // refuses new connections instead of queueing them for nobody.
     listeners_.clear();
     std::size_t closed = close_idle_for_drain(now);
-    spdlog::info("draining: closed {} idle connection(s), serving {} busy one(s) for at most {:.1f}s", closed, open_,
-                 to_seconds(setup_.config.drain_timeout));
+    spdlog::info("draining: closed {} idle connection(s), serving {} busy one(s) for at most {:.1f}s", closed,
+                 open_, to_seconds(setup_.config.drain_timeout));
     drain_deadline_ = now + setup_.config.drain_timeout;
     next_drain_sweep_ = now + kDrainSweepInterval;
     if (open_ == 0) finish("drained");
@@ -392,7 +419,8 @@ std::size_t WorkerLoop::close_idle_for_drain(TimePoint now) {
 }
 
 void WorkerLoop::finish(const char* why) {
-    spdlog::debug("exiting ({}): {} connection(s) served, {} byte(s) echoed", why, accepted_, counters_.bytes_written);
+    spdlog::debug("exiting ({}): {} connection(s) served, {} byte(s) echoed", why, accepted_,
+                  counters_.bytes_written);
     state_ = State::Done;
 }
 
@@ -409,7 +437,15 @@ void WorkerLoop::arm_timer() {
         next = std::min(next, oldest_->last_activity() + setup_.config.idle_timeout);
     for (const auto& t : {accept_resume_at_, drain_deadline_, next_drain_sweep_, lifetime_end_})
         if (t) next = std::min(next, *t);
-    if (int r = timer_.arm(next); r < 0) spdlog::error("timerfd_settime() failed: {}", errno_text(r));
+    // Every client event moves the idle deadline later; re-arming for it would cost a timerfd_settime() per
+    // message. A timer armed no later than needed is left alone: if it fires early, on_timer() finds nothing
+    // due and re-arms. So a ping-pong stays at one read and one send per message (R7).
+    if (timer_armed_for_ && *timer_armed_for_ <= next) return;
+    if (int r = timer_.arm(next); r < 0) {
+        spdlog::error("timerfd_settime() failed: {}", errno_text(r));
+        return;
+    }
+    timer_armed_for_ = next;
 }
 
 // Keeps the fds a worker needs and closes every other one it inherited from the master: its signalfd,
@@ -434,7 +470,8 @@ int run_worker(WorkerSetup setup) {
     // Only the stop signals are read; the master's other signals mean nothing to a worker and must not
     // stop or kill it if they reach the whole process group (a terminal's ^C does, a `kill -HUP -PGID` may).
     reset_signals_in_child(make_sigset({SIGTERM, SIGINT, SIGQUIT}));
-    for (int s : {SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE}) signal(s, SIG_IGN);
+    for (int s : {SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE})
+        signal(s, SIG_IGN);
 
     // R18: die with the master. The parent may already have died between fork() and prctl(), in which case
     // the signal will never come: check the parent after setting it, as the man page advises.
@@ -452,6 +489,7 @@ int run_worker(WorkerSetup setup) {
         spdlog::error("cannot create the worker's event sources: {}", errno_text(errno));
         return 1;  // EMFILE/ENOMEM are transient: let the master retry with back-off
     }
+    if (!install_worker_filter()) return kWorkerExitFatal;
     WorkerLoop loop(std::move(setup), std::move(*epoll), std::move(*signals), std::move(*timer));
     return loop.run();
 }

@@ -5,7 +5,9 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <fstream>
 #include <memory>
+#include <string>
 
 #include "client.hpp"
 #include "server_process.hpp"
@@ -13,12 +15,15 @@
 namespace test {
 
 inline bool has_flag(const std::vector<std::string>& args, const std::string& flag) {
-    return std::any_of(args.begin(), args.end(), [&](auto& a) { return a == flag || a.rfind(flag + "=", 0) == 0; });
+    return std::any_of(args.begin(), args.end(),
+                       [&](auto& a) { return a == flag || a.rfind(flag + "=", 0) == 0; });
 }
 
 // Defaults a test does not care about: a kernel-chosen port and two workers.
-inline std::unique_ptr<ServerProcess> start_server(std::vector<std::string> args, ServerOptions options = {}) {
-    if (!has_flag(args, "--listen") && options.pass_listen_fd < 0) args.insert(args.begin(), {"--listen", "127.0.0.1:0"});
+inline std::unique_ptr<ServerProcess> start_server(std::vector<std::string> args,
+                                                   ServerOptions options = {}) {
+    if (!has_flag(args, "--listen") && options.pass_listen_fd < 0)
+        args.insert(args.begin(), {"--listen", "127.0.0.1:0"});
     if (!has_flag(args, "--workers")) args.insert(args.begin(), {"--workers", "2"});
     options.args = std::move(args);
     auto server = std::make_unique<ServerProcess>(std::move(options));
@@ -39,7 +44,8 @@ inline constexpr uid_t kUidForkFailure = 64002;
 inline constexpr uid_t kUidZombieCost = 64003;
 
 // The worker pids, once there are exactly `n` of them, all alive and not zombies.
-inline std::vector<pid_t> wait_for_workers(const ServerProcess& server, std::size_t n, Duration timeout = 10s) {
+inline std::vector<pid_t> wait_for_workers(const ServerProcess& server, std::size_t n,
+                                           Duration timeout = 10s) {
     std::vector<pid_t> workers;
     eventually(
         [&] {
@@ -48,6 +54,23 @@ inline std::vector<pid_t> wait_for_workers(const ServerProcess& server, std::siz
         },
         timeout);
     return workers;
+}
+
+}  // namespace test
+
+namespace test {
+
+// The LD_PRELOAD value for a test-only shim library. In a sanitizer build the ASan runtime must come first in
+// the preload list (its own check), so it is preloaded ahead of the shim: the path this test binary, built
+// the same way, has mapped.
+inline std::string preload_with_sanitizer(const std::string& shim) {
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        auto slash = line.find('/');
+        if (slash != std::string::npos && line.find("/libasan.so", slash) != std::string::npos)
+            return line.substr(slash) + ":" + shim;
+    }
+    return shim;
 }
 
 }  // namespace test

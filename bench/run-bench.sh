@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# Side-by-side echo benchmark (R52, R53): echo-hardened against the epoll floor and Debian's socat, xinetd, ncat.
+#
+# Every peer runs at once on its own loopback port; each round runs every workload against every peer in turn,
+# and the table reports medians over the rounds with ratios against epoll-floor (the syscall floor).
+# Usage: run-bench.sh [--quick] [--rounds N] [--duration SEC] [--hold N] [--workers N] [--peers LIST]
+#                     [--server BIN] [--floor BIN] [--load BIN] [--log FILE] [--no-install] [--json]
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: run-bench.sh [OPTIONS]
+  --quick            1 round, 1 s per workload, echo-hardened and epoll-floor only, hold 500 (a smoke run)
+  --rounds N         rounds; each runs every workload against every peer in turn (default 3)
+  --duration SEC     measured seconds per run (default 3; 0.5 s warm-up comes first)
+  --hold N           connections for the hold workload (default 10000)
+  --workers N        workers for echo-hardened and epoll-floor (default: number of CPUs)
+  --peers LIST       comma list of echo-hardened,epoll-floor,socat,xinetd,ncat (default: all)
+  --server BIN       echo-hardened binary (default: build/echo-hardened)
+  --floor BIN        epoll-floor binary (default: build/epoll-floor)
+  --load BIN         echo-load binary (default: build/echo-load)
+  --log FILE         append every run's JSON summary to FILE
+  --no-install       do not apt-get install missing peers (they are reported n/a)
+  --json             print the medians as JSON on stdout (the table goes to stderr)
+EOF
+}
+
+die_usage() {
+    echo "run-bench: $1 (try --help)" >&2
+    exit 2
+}
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+server_bin=$repo/build/echo-hardened
+floor_bin=$repo/build/epoll-floor
+load_bin=$repo/build/echo-load
+rounds=3
+duration=3
+warmup=0.5
+hold_conns=10000
+workers=$(nproc)
+peer_list="echo-hardened,epoll-floor,socat,xinetd,ncat"
+install=1
+json=0
+log_file=""
+
+while (($#)); do
+    case $1 in
+        --quick) rounds=1 duration=1 warmup=0.2 hold_conns=500 peer_list="echo-hardened,epoll-floor" install=0 ;;
+        --rounds) rounds=${2:-}; shift ;;
+        --duration) duration=${2:-}; shift ;;
+        --hold) hold_conns=${2:-}; shift ;;
+        --workers) workers=${2:-}; shift ;;
+        --peers) peer_list=${2:-}; shift ;;
+        --server) server_bin=${2:-}; shift ;;
+        --floor) floor_bin=${2:-}; shift ;;
+        --load) load_bin=${2:-}; shift ;;
+        --log) log_file=${2:-}; shift ;;
+        --no-install) install=0 ;;
+        --json) json=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) die_usage "unknown argument '$1'" ;;
+    esac
+    shift
+done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die_usage "--rounds wants a positive integer"
+if ! [[ $duration =~ ^[0-9]+(\.[0-9]+)?$ ]] || [[ $duration =~ ^0+(\.0+)?$ ]]; then
+    die_usage "--duration wants positive seconds"
+fi
+[[ $hold_conns =~ ^[1-9][0-9]*$ ]] || die_usage "--hold wants a positive integer"
+[[ $workers =~ ^[1-9][0-9]*$ ]] || die_usage "--workers wants a positive integer"
+IFS=, read -r -a peers <<<"$peer_list"
+for peer in "${peers[@]}"; do
+    case $peer in echo-hardened | epoll-floor | socat | xinetd | ncat) ;; *) die_usage "unknown peer '$peer'" ;; esac
+done
+[[ -x $load_bin ]] || { echo "run-bench: echo-load not found at $load_bin (build it, or pass --load)" >&2; exit 1; }
+
+# 10,000 held connections need that many descriptors in the client and in every peer, which inherit this limit.
+ulimit -n "$(ulimit -Hn)"
+
+workdir=$(mktemp -d)
+declare -A peer_pid=() peer_port=() peer_note=()
+declare -A samples=() error_runs=() first_error=()
+progress() { echo "run-bench: $*" >&2; }
+
+# ---------------------------------------------------------------------------------------------------------------
+# Processes: every peer is a child of this script; its forked helpers are found through the ppid chain.
+
+descendants() {  # ROOT -> ROOT and every process below it, one per line
+    ps -e -o pid=,ppid= | awk -v root="$1" '
+        { kids[$2] = kids[$2] " " $1 }
+        END {
+            queue[1] = root; n = 1
+            for (i = 1; i <= n; i++) {
+                print queue[i]
+                split(kids[queue[i]], list, " ")
+                for (k in list) queue[++n] = list[k]
+            }
+        }'
+}
+
+# ROOT -> "RSS_KIB PSS_KIB" summed over the whole tree (master and workers, or listener and forked children).
+tree_memory() {
+    local pids rss pss
+    pids=$(descendants "$1")
+    # Processes may exit between the listing and the reading: what is gone simply counts for nothing.
+    rss=$({ ps -o rss= -p "$(paste -sd, <<<"$pids")" 2>/dev/null || true; } | awk '{ s += $1 } END { print s + 0 }')
+    # shellcheck disable=SC2086  # one PID per word
+    pss=$({ printf '/proc/%s/smaps_rollup\n' $pids | xargs cat 2>/dev/null || true; } |
+        awk '/^Pss:/ { s += $2 } END { print s + 0 }')
+    echo "$rss $pss"
+}
+
+process_state() { awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || echo gone; }
+
+# Stops one peer: SIGTERM to the process we started, a bounded wait, then SIGKILL to its process group (each
+# peer leads its own, see start_peer), which reaches forked children even once they are reparented.
+stop_peer() {
+    local peer=$1 pid=${peer_pid[$1]:-} state deadline
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + 15))
+    while ((SECONDS < deadline)); do
+        state=$(process_state "$pid")
+        [[ $state == Z || $state == gone ]] && break
+        sleep 0.05
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    unset "peer_pid[$peer]"
+}
+
+# shellcheck disable=SC2317  # called through the trap
+cleanup() {
+    local peer
+    for peer in "${!peer_pid[@]}"; do stop_peer "$peer"; done
+    rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {  # below the ephemeral range, nothing listening
+    local port i
+    for ((i = 0; i < 200; i++)); do
+        port=$((20000 + RANDOM % 12000))
+        [[ -z $(ss -Hltn "sport = :$port") ]] && { echo "$port"; return 0; }
+    done
+    return 1
+}
+
+alive() { local s; s=$(process_state "$1"); [[ $s != Z && $s != gone ]]; }
+
+wait_listening() {  # PORT PID: the peer's listening socket is its readiness signal
+    local deadline=$((SECONDS + 10))
+    until [[ -n $(ss -Hltn "sport = :$1") ]]; do
+        alive "$2" && ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
+}
+
+wait_ready_line() {  # LOGFILE PID: echo-hardened and epoll-floor print "ready: N workers accepting on ADDR:PORT"
+    local deadline=$((SECONDS + 15))
+    until grep -qE 'ready: [0-9]+ workers? accepting on 127\.0\.0\.1:[0-9]+' "$1"; do
+        alive "$2" && ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
+    grep -oE 'ready: [0-9]+ workers? accepting on 127\.0\.0\.1:[0-9]+' "$1" | head -n1 | sed 's/.*://'
+}
+
+write_xinetd_conf() {  # PORT FILE: the internal echo service only, with every rate limit lifted
+    cat >"$2" <<EOF
+defaults
+{
+    log_type    = FILE $workdir/xinetd.log
+    instances   = UNLIMITED
+    per_source  = UNLIMITED
+    cps         = 1000000 1
+}
+service echo
+{
+    type        = INTERNAL UNLISTED
+    id          = echo-stream
+    socket_type = stream
+    protocol    = tcp
+    wait        = no
+    user        = root
+    bind        = 127.0.0.1
+    port        = $1
+    instances   = UNLIMITED
+    per_source  = UNLIMITED
+    cps         = 1000000 1
+}
+EOF
+}
+
+# Each peer runs under setsid: it leads a process group of its own, so stop_peer can end every process it forked.
+# (A background job of a non-interactive shell is not a group leader, so setsid does not fork: $! is the peer.)
+start_peer() {
+    local peer=$1 port="" pid log=$workdir/$1.log
+    case $peer in
+        echo-hardened | epoll-floor)
+            local bin=$server_bin
+            [[ $peer == epoll-floor ]] && bin=$floor_bin
+            [[ -x $bin ]] || { peer_note[$peer]="binary $bin not found"; return 1; }
+            setsid "$bin" --listen 127.0.0.1:0 --workers "$workers" 2>"$log" &
+            pid=$!
+            peer_pid[$peer]=$pid
+            port=$(wait_ready_line "$log" "$pid") || { peer_note[$peer]="no ready line: $(tail -n1 "$log")"; return 1; }
+            ;;
+        socat | ncat | xinetd)
+            port=$(free_port) || { peer_note[$peer]="no free port"; return 1; }
+            case $peer in
+                socat) setsid socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=4096" PIPE 2>"$log" & ;;
+                ncat) setsid ncat -k -l 127.0.0.1 "$port" --exec /bin/cat --max-conns 1000000 2>"$log" & ;;
+                xinetd)
+                    write_xinetd_conf "$port" "$workdir/xinetd.conf"
+                    setsid xinetd -dontfork -f "$workdir/xinetd.conf" -pidfile "$workdir/xinetd.pid" 2>"$log" &
+                    ;;
+            esac
+            pid=$!
+            peer_pid[$peer]=$pid
+            wait_listening "$port" "$pid" || { peer_note[$peer]="not listening: $(tail -n1 "$log")"; return 1; }
+            ;;
+    esac
+    peer_port[$peer]=$port
+    progress "$peer listening on 127.0.0.1:$port (pid $pid)"
+}
+
+install_peers() {
+    local missing=() peer
+    for peer in "${peers[@]}"; do
+        case $peer in socat | ncat | xinetd) command -v "$peer" >/dev/null || missing+=("$peer") ;; esac
+    done
+    ((${#missing[@]})) || return 0
+    if ((install)) && ((EUID == 0)); then
+        progress "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        timeout 300 apt-get update -qq >/dev/null 2>&1 || true
+        timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || true
+    fi
+    for peer in "${missing[@]}"; do
+        command -v "$peer" >/dev/null || peer_note[$peer]="not installed"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Runs and results
+
+json_num() { { grep -o "\"$2\":[0-9.]*" <<<"$1" || true; } | head -n1 | cut -d: -f2; }
+json_str() { { grep -o "\"$2\":\"[^\"]*\"" <<<"$1" || true; } | head -n1 | cut -d'"' -f4; }
+
+add_sample() {  # PEER METRIC VALUE
+    [[ -n $3 ]] && samples["$1|$2"]+=" $3"
+    return 0
+}
+
+note_run() {  # PEER WORKLOAD RC JSON: remembers rounds that failed or counted errors
+    local peer=$1 wl=$2 rc=$3 out=$4
+    [[ -n $log_file ]] && printf '{"peer":"%s","workload":"%s","rc":%s,"summary":%s}\n' "$peer" "$wl" "$rc" "${out:-null}" >>"$log_file"
+    if ((rc != 0)); then
+        error_runs["$peer|$wl"]=$((${error_runs["$peer|$wl"]:-0} + 1))
+        if [[ -z ${first_error["$peer|$wl"]:-} ]]; then
+            local why
+            why=$(json_str "$out" first_error)
+            ((rc == 124)) && why="echo-load killed by the run's time limit"
+            first_error["$peer|$wl"]="exit $rc, $(json_num "$out" errors) errors: ${why:-no summary}"
+        fi
+    fi
+}
+
+workload_args() {
+    case $1 in
+        pp1) echo "--mode pingpong -c 1 -s 64" ;;
+        pp100) echo "--mode pingpong -c 100 -s 64" ;;
+        stream) echo "--mode stream -c 10 -s 16K --window 64K" ;;
+        connrate) echo "--mode connrate -c 50 -s 64" ;;
+    esac
+}
+
+run_timed() {  # PEER WORKLOAD
+    local peer=$1 wl=$2 out rc=0 budget
+    budget=$(awk -v d="$duration" -v w="$warmup" 'BEGIN { printf "%d", d + w + 30 }')
+    # shellcheck disable=SC2046  # the workload's options are meant to split
+    out=$(timeout -k 2 "$budget" "$load_bin" --json --target "127.0.0.1:${peer_port[$peer]}" $(workload_args "$wl") \
+        --duration "$duration" --warmup "$warmup" 2>>"$workdir/load.err") || rc=$?
+    note_run "$peer" "$wl" "$rc" "$out"
+    case $wl in
+        pp1 | pp100 | connrate)
+            add_sample "$peer" "$wl.rate" "$(json_num "$out" ops_per_s)"
+            add_sample "$peer" "$wl.p99" "$(json_num "$out" latency_p99_us)"
+            ;;
+        stream) add_sample "$peer" stream.mbs "$(json_num "$out" mb_per_s)" ;;
+    esac
+    progress "  $wl on $peer: exit $rc, $(json_num "$out" ops_per_s) ops/s, $(json_num "$out" mb_per_s) MB/s," \
+        "p99 $(json_num "$out" latency_p99_us) us"
+}
+
+# Hold: the server's memory is sampled before the connections open and again once every one has been served (or
+# has failed), and the growth divided by the connections open on the server's port at that moment. echo-load
+# holds until told to stop (SIGINT), since sampling 10,000 forked processes can take longer than any fixed hold.
+run_hold() {
+    local peer=$1 root=${peer_pid[$1]} port=${peer_port[$1]} before after lp rc=0 deadline out held open since
+    before=$(tree_memory "$root")
+    : >"$workdir/hold.err"
+    timeout -k 2 180 "$load_bin" --json --target "127.0.0.1:$port" --mode hold -c "$hold_conns" --duration 170 \
+        --interval 1 >"$workdir/hold.out" 2>"$workdir/hold.err" &
+    lp=$!
+    deadline=$((SECONDS + 150))
+    while ! grep -q 'connections established' "$workdir/hold.err"; do
+        if ! alive "$lp" || ((SECONDS >= deadline)); then break; fi
+        sleep 0.05
+    done
+    since=$SECONDS
+    open=$(ss -Htn state established "( sport = :$port )" | wc -l)
+    after=$(tree_memory "$root")
+    # Hold for the run's duration at least: connections must stay served, not just open once.
+    local left
+    left=$(awk -v d="$duration" -v t=$((SECONDS - since)) 'BEGIN { r = d - t; print (r > 0 ? r : 0) }')
+    sleep "$left"
+    kill -INT "$lp" 2>/dev/null || true
+    wait "$lp" || rc=$?
+    out=$(cat "$workdir/hold.out")
+    note_run "$peer" hold "$rc" "$out"
+    held=$(json_num "$out" held)
+    add_sample "$peer" hold.held "$held"
+    if ((open > 0)); then
+        add_sample "$peer" hold.rss "$(awk -v a="${after% *}" -v b="${before% *}" -v n="$open" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')"
+        add_sample "$peer" hold.pss "$(awk -v a="${after#* }" -v b="${before#* }" -v n="$open" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')"
+    fi
+    progress "  hold $hold_conns on $peer: exit $rc, held ${held:-?}, $open open when sampled," \
+        "server RSS ${before% *} -> ${after% *} KiB, PSS ${before#* } -> ${after#* } KiB"
+}
+
+median() {  # values as words -> median, or nothing
+    tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) exit
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Main
+
+install_peers
+for peer in "${peers[@]}"; do
+    [[ -n ${peer_note[$peer]:-} ]] && continue
+    start_peer "$peer" || { progress "$peer: ${peer_note[$peer]}"; stop_peer "$peer"; }
+done
+ready_peers=()
+for peer in "${peers[@]}"; do [[ -n ${peer_port[$peer]:-} ]] && ready_peers+=("$peer"); done
+((${#ready_peers[@]})) || { echo "run-bench: no peer could be started" >&2; exit 1; }
+
+workloads=(pp1 pp100 stream connrate hold)
+for ((round = 1; round <= rounds; round++)); do
+    progress "round $round of $rounds"
+    for wl in "${workloads[@]}"; do
+        for peer in "${ready_peers[@]}"; do
+            [[ -n ${peer_port[$peer]:-} ]] || continue
+            if [[ $wl != hold ]]; then
+                run_timed "$peer" "$wl"
+                continue
+            fi
+            run_hold "$peer"
+            # A fork-per-connection peer may go on forking for a backlog of connections that already timed out;
+            # stopping it at once keeps that work out of the next peer's figures, and a fresh start out of the
+            # next round's.
+            stop_peer "$peer"
+            unset "peer_port[$peer]"
+            if ((round < rounds)); then
+                start_peer "$peer" || progress "$peer: restart failed: ${peer_note[$peer]}"
+            fi
+        done
+    done
+done
+
+# Rows: label, metric, unit shown, format, whether a ratio to the floor is printed.
+rows=(
+    "pingpong 1 conn x 64 B|pp1.rate|round trips/s|%.0f|1"
+    "|pp1.p99|p99 latency us|%.0f|1"
+    "pingpong 100 conns x 64 B|pp100.rate|round trips/s|%.0f|1"
+    "|pp100.p99|p99 latency us|%.0f|1"
+    "stream 10 conns x 16 KiB|stream.mbs|MB/s|%.0f|1"
+    "connrate 50 conc. x 64 B|connrate.rate|connections/s|%.0f|1"
+    "|connrate.p99|p99 connect us|%.0f|1"
+    "hold $hold_conns conns|hold.held|held (median)|%.0f|0"
+    "|hold.rss|RSS/open conn B|%.0f|1"
+    "|hold.pss|PSS/open conn B|%.0f|1"
+)
+
+cell() {  # PEER METRIC FORMAT RATIO -> the table cell
+    local peer=$1 metric=$2 fmt=$3 ratio=$4 value floor wl=${2%%.*} text
+    if [[ -n ${peer_note[$peer]:-} && -z ${samples["$peer|$metric"]:-} ]]; then
+        echo "n/a"
+        return
+    fi
+    value=$(median "${samples["$peer|$metric"]:-}")
+    [[ -n $value ]] || { echo "fail"; return; }
+    # shellcheck disable=SC2059  # the format comes from the row table
+    text=$(printf "$fmt" "$value")
+    floor=$(median "${samples["epoll-floor|$metric"]:-}")
+    if ((ratio)) && [[ -n $floor ]] && awk -v f="$floor" 'BEGIN { exit !(f > 0) }'; then
+        text+=$(awk -v v="$value" -v f="$floor" 'BEGIN { r = v / f; printf(r < 100 ? " (%.2fx)" : " (%.0fx)", r) }')
+    fi
+    [[ -n ${error_runs["$peer|$wl"]:-} ]] && text+="!"
+    echo "$text"
+}
+
+print_table() {
+    local row label metric unit fmt ratio peer
+    echo "echo benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), loopback"
+    echo "workers $workers (echo-hardened, epoll-floor); $rounds round(s) x ${duration} s after ${warmup} s warm-up;" \
+        "client: echo-load, 1 thread; medians; (ratio to epoll-floor)"
+    printf '%-27s %-19s' "workload" "metric"
+    for peer in "${peers[@]}"; do printf ' %-20s' "$peer"; done
+    echo
+    for row in "${rows[@]}"; do
+        IFS='|' read -r label metric unit fmt ratio <<<"$row"
+        printf '%-27s %-19s' "$label" "$unit"
+        for peer in "${peers[@]}"; do printf ' %-20s' "$(cell "$peer" "$metric" "$fmt" "$ratio")"; done
+        echo
+    done
+    local key
+    for peer in "${peers[@]}"; do
+        [[ -n ${peer_note[$peer]:-} ]] && echo "n/a $peer: ${peer_note[$peer]}"
+    done
+    for key in "${!error_runs[@]}"; do
+        echo "! ${key%|*} ${key#*|}: ${error_runs[$key]} of $rounds round(s) failed or counted errors (${first_error[$key]})"
+    done | sort
+    return 0
+}
+
+print_json() {
+    local peer row metric first=1 pfirst value
+    printf '{"workers":%s,"rounds":%s,"duration_s":%s,"hold":%s,"peers":{' "$workers" "$rounds" "$duration" "$hold_conns"
+    for peer in "${peers[@]}"; do
+        ((first)) || printf ','
+        first=0
+        printf '"%s":{' "$peer"
+        pfirst=1
+        for row in "${rows[@]}"; do
+            IFS='|' read -r _ metric _ _ _ <<<"$row"
+            value=$(median "${samples["$peer|$metric"]:-}")
+            ((pfirst)) || printf ','
+            pfirst=0
+            printf '"%s":%s' "$metric" "${value:-null}"
+        done
+        printf ',"note":"%s"}' "${peer_note[$peer]:-}"
+    done
+    printf '}}\n'
+}
+
+if ((json)); then
+    print_table >&2
+    print_json
+else
+    print_table
+fi
+
+# The quick mode is a smoke test: it fails if echo-hardened or the floor produced no figures or counted errors.
+status=0
+for peer in echo-hardened epoll-floor; do
+    [[ " ${peers[*]} " == *" $peer "* ]] || continue
+    if [[ -n ${peer_note[$peer]:-} || -z ${samples["$peer|pp1.rate"]:-} ]]; then
+        echo "run-bench: $peer produced no figures ${peer_note[$peer]:-}" >&2
+        status=1
+    fi
+    for wl in "${workloads[@]}"; do
+        [[ -z ${error_runs["$peer|$wl"]:-} ]] || status=1
+    done
+done
+exit "$status"

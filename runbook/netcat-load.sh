@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Netcat load test (R51): many parallel `nc -N` clients each send their own random file; every echo must match.
+#
+# Usage: netcat-load.sh [--start SERVER_BINARY] [HOST:PORT] CLIENTS BYTES
+#   --start BINARY  start BINARY --listen 127.0.0.1:0 --workers 2 and test it (stopped again at the end, and its
+#                   exit status on SIGTERM checked); otherwise HOST:PORT names a running server.
+#   BYTES may end in K or M (binary units).
+# Environment: NC_TIMEOUT seconds each client may take (default 60).
+# Exit status: 0 every echo identical, 1 any failure, 2 usage.
+set -euo pipefail
+
+usage() {
+    echo "netcat-load: $1 (usage: netcat-load.sh [--start SERVER_BINARY] [HOST:PORT] CLIENTS BYTES)" >&2
+    exit 2
+}
+
+server_bin=""
+if [[ ${1:-} == --start ]]; then
+    server_bin=${2:-}
+    [[ -n $server_bin ]] || usage "--start needs a server binary"
+    [[ -x $server_bin ]] || { echo "netcat-load: $server_bin is not an executable" >&2; exit 1; }
+    shift 2
+    (($# == 2)) || usage "with --start give CLIENTS BYTES"
+    target=""
+else
+    (($# == 3)) || usage "give HOST:PORT CLIENTS BYTES"
+    target=$1
+    shift
+fi
+clients=$1
+bytes_arg=$2
+if ! [[ $clients =~ ^[0-9]+$ ]] || ((clients < 1 || clients > 2000)); then usage "CLIENTS must be 1-2000"; fi
+bytes=$(numfmt --from=iec "$bytes_arg" 2>/dev/null) || usage "bad BYTES '$bytes_arg'"
+((bytes >= 1 && bytes <= 1073741824)) || usage "BYTES must be 1 byte to 1G"
+nc_timeout=${NC_TIMEOUT:-60}
+command -v nc >/dev/null || { echo "netcat-load: nc (netcat-openbsd) is not installed" >&2; exit 1; }
+
+workdir=$(mktemp -d)
+server_pid=""
+drain_pid=""
+client_pids=()
+cleanup() {
+    local pid
+    for pid in "${client_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+    if [[ -n $drain_pid ]]; then kill -TERM "$drain_pid" 2>/dev/null || true; fi
+    rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+# The server's "ready: N workers accepting on ADDR:PORT" line is the readiness signal; port 0 avoids collisions.
+start_server() {
+    mkfifo "$workdir/server.fifo"
+    "$server_bin" --listen 127.0.0.1:0 --workers 2 2>"$workdir/server.fifo" &
+    server_pid=$!
+    exec {server_err}<"$workdir/server.fifo"
+    local deadline=$((SECONDS + 15)) line left
+    while :; do
+        left=$((deadline - SECONDS))
+        ((left > 0)) || { echo "netcat-load: no ready line from $server_bin within 15 s" >&2; exit 1; }
+        IFS= read -r -t "$left" line <&"$server_err" || { echo "netcat-load: $server_bin died before ready" >&2; exit 1; }
+        printf '%s\n' "$line" >>"$workdir/server.log"
+        if [[ $line =~ ready:\ [0-9]+\ workers?\ accepting\ on\ 127\.0\.0\.1:([0-9]+) ]]; then
+            target="127.0.0.1:${BASH_REMATCH[1]}"
+            break
+        fi
+    done
+    cat <&"$server_err" >>"$workdir/server.log" &
+    drain_pid=$!
+    exec {server_err}<&-
+}
+
+stop_server() {
+    kill -TERM "$server_pid"
+    local deadline=$((SECONDS + 30)) state=""
+    while ((SECONDS < deadline)); do
+        state=$(awk '{print $3}' "/proc/$server_pid/stat" 2>/dev/null || echo gone)
+        [[ $state == Z || $state == gone ]] && break
+        sleep 0.05
+    done
+    if [[ $state != Z && $state != gone ]]; then
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+        echo "netcat-load: server still running 30 s after SIGTERM; killed" >&2
+        return 1
+    fi
+    local rc=0
+    wait "$server_pid" || rc=$?
+    server_pid=""
+    if ((rc != 0)); then
+        echo "netcat-load: server exited $rc on SIGTERM, expected 0" >&2
+        return 1
+    fi
+}
+
+[[ -n $server_bin ]] && start_server
+if [[ $target =~ ^\[(.+)\]:([0-9]+)$ ]] || [[ $target =~ ^([^:]+):([0-9]+)$ ]]; then
+    host=${BASH_REMATCH[1]}
+    port=${BASH_REMATCH[2]}
+else
+    usage "bad target '$target' (want HOST:PORT or [ADDR]:PORT)"
+fi
+
+for ((i = 0; i < clients; i++)); do
+    head -c "$bytes" /dev/urandom >"$workdir/in.$i"
+done
+
+started=$SECONDS
+# -N: shut down the sending side at end of input, so the server sees EOF, echoes the rest and closes (R1).
+for ((i = 0; i < clients; i++)); do
+    timeout "$nc_timeout" nc -N "$host" "$port" <"$workdir/in.$i" >"$workdir/out.$i" 2>"$workdir/err.$i" &
+    client_pids+=("$!")
+done
+
+failed=0
+for ((i = 0; i < clients; i++)); do
+    rc=0
+    wait "${client_pids[$i]}" || rc=$?
+    if ((rc != 0)); then
+        echo "client $i: nc exited $rc$( ((rc == 124)) && echo " (timed out after ${nc_timeout} s)") $(head -c 200 "$workdir/err.$i")" >&2
+        failed=$((failed + 1))
+    elif ! cmp -s "$workdir/in.$i" "$workdir/out.$i"; then
+        echo "client $i: echo differs: $(cmp "$workdir/in.$i" "$workdir/out.$i" 2>&1 | head -n1) ($(stat -c %s "$workdir/out.$i") of $bytes bytes back)" >&2
+        failed=$((failed + 1))
+    fi
+done
+client_pids=()
+took=$((SECONDS - started))
+
+server_failed=0
+if [[ -n $server_bin ]]; then stop_server || server_failed=1; fi
+
+echo "netcat-load: target $target, clients $clients, bytes per client $bytes, total $((clients * bytes)) bytes, ${took} s"
+echo "netcat-load: $((clients - failed)) identical, $failed failed"
+if ((failed > 0 || server_failed > 0)); then
+    [[ -f $workdir/server.log ]] && tail -n 20 "$workdir/server.log" | sed 's/^/  server: /' >&2
+    exit 1
+fi

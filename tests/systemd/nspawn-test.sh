@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# nspawn-test.sh: boots a real systemd in a container, installs the built project into it, and checks the units live.
+#
+# Usage: nspawn-test.sh BUILD_DIR SOURCE_DIR [--trace FILE]
+#   Installs BUILD_DIR with "cmake --install --prefix /usr" (DESTDIR staging), boots systemd-nspawn over a cached
+#   debootstrapped root (tests/systemd/container.sh), copies the staged tree in, then checks R30-R33 and R35:
+#   start pulls in the socket and reaches READY, echo, STATUS=, limits, sandbox (NoNewPrivs, capabilities,
+#   seccomp, network namespace), watchdog, SIGTTIN/SIGTTOU/SIGUSR1 under the syscall filter, reload, worker
+#   respawn, draining stop, socket activation from cold, and the live exposure score.
+#   --trace FILE: also writes the debug-level journal from "systemctl start" to READY=1 (RUNBOOK boot trace).
+#   ECHO_NSPAWN_DROPIN=FILE: installs FILE as an extra drop-in of the service, for experiments with the unit.
+# Needs root, systemd-container, debootstrap and (first run only) Debian's mirror. Never skips: a container that
+# cannot boot is a failure.
+# The scripts run inside the container are single-quoted on purpose: they expand there, not here.
+# shellcheck disable=SC2016
+set -euo pipefail
+
+build=${1:?usage: nspawn-test.sh BUILD_DIR SOURCE_DIR [--trace FILE]}
+source_dir=${2:?usage: nspawn-test.sh BUILD_DIR SOURCE_DIR [--trace FILE]}
+trace_file=""
+[[ ${3:-} == --trace ]] && trace_file=${4:?--trace needs a file}
+unit=echo-hardened.service
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=container.sh
+. "$here/container.sh"
+
+failures=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect() {  # DESCRIPTION COMMAND...: PASS when COMMAND succeeds
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+die() {
+  echo "FAIL: $*" >&2
+  diagnostics
+  exit 1
+}
+in_ct() { container_exec timeout 90 "$@"; }  # every command inside is bounded
+show() { in_ct systemctl show --property="$1" --value "${2:-$unit}"; }
+# Predicates for wait_for, evaluated afresh on every poll.
+wait_for() {  # SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+property_is() { [[ $(show "$1") == "$2" ]]; }
+property_is_not() { [[ $(show "$1") != "$2" ]]; }
+workers_are() { [[ $(in_ct cat "/proc/$main/task/$main/children" | wc -w) == "$1" ]]; }
+gone() { ! in_ct test -e "/proc/$1"; }
+diagnostics() {
+  [[ -n $CONTAINER_PID ]] || return 0
+  echo "---- systemctl status" >&2
+  in_ct systemctl status --no-pager --full echo-hardened.socket "$unit" >&2 || true
+  echo "---- journal" >&2
+  in_ct journalctl --no-pager -o short-monotonic -n 80 -u echo-hardened.socket -u "$unit" >&2 || true
+}
+
+[[ $(id -u) == 0 ]] || die "must run as root (systemd-nspawn)"
+for tool in systemd-nspawn debootstrap nsenter cmake ldd dpkg-query flock; do
+  command -v "$tool" >/dev/null || die "$tool is missing (tools/install-deps.sh installs it)"
+done
+
+tmp=$(mktemp -d /var/tmp/echo-nspawn.XXXXXX)
+cleanup() {
+  container_teardown
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- install the build into a staging tree, exactly as a package would
+DESTDIR=$tmp/stage timeout 120 cmake --install "$build" --prefix /usr >"$tmp/install.log" 2>&1 ||
+  { cat "$tmp/install.log" >&2; die "cmake --install failed"; }
+[[ -x $tmp/stage/usr/bin/echo-hardened ]] || die "cmake --install staged no /usr/bin/echo-hardened"
+if [[ -n ${ECHO_NSPAWN_DROPIN:-} ]]; then
+  install -D -m 0644 "$ECHO_NSPAWN_DROPIN" "$tmp/stage/usr/lib/systemd/system/$unit.d/zz-experiment.conf"
+  echo "NOTE: extra drop-in $ECHO_NSPAWN_DROPIN installed: results describe the modified unit"
+fi
+install -D -m 0755 "$source_dir/runbook/prlimit-check.sh" "$tmp/stage/usr/local/sbin/prlimit-check.sh"
+install -D -m 0755 "$source_dir/runbook/security-score.sh" "$tmp/stage/usr/local/sbin/security-score.sh"
+offline=$("$source_dir/runbook/security-score.sh" "$tmp/stage/usr/lib/systemd/system/$unit" | head -n1)
+want_nproc=$(sed -n 's/^LimitNPROC=//p' "$tmp/stage/usr/lib/systemd/system/$unit")
+want_stack=$(sed -n 's/^LimitSTACK=//p' "$tmp/stage/usr/lib/systemd/system/$unit")
+
+# ---- boot
+packages=$(container_packages "$tmp/stage/usr/bin/echo-hardened") || die "cannot map the binary's libraries to packages"
+mapfile -t packages <<<"$packages"
+root=$(container_root "${packages[@]}") || die "no container root (debootstrap)"
+SECONDS=0
+container_boot "$root" "echo-test-$$" "$tmp/console.log" || die "the container did not boot"
+pass "systemd $(in_ct systemctl --version | awk 'NR == 1 {print $2}') booted as PID 1 of the container in ${SECONDS}s"
+tar -C "$tmp/stage" -c . | in_ct tar -x -C / || die "cannot copy the staged install into the container"
+in_ct systemctl daemon-reload
+
+# ---- start: the service alone pulls in its socket and reaches READY=1
+expect "socket not active before start" [ "$(show ActiveState echo-hardened.socket)" = inactive ]
+if [[ -n $trace_file ]]; then
+  in_ct systemd-analyze log-level debug
+  since=$(in_ct date +%s.%N)
+fi
+in_ct timeout 40 systemctl start "$unit" || die "systemctl start $unit failed"
+if [[ -n $trace_file ]]; then
+  in_ct systemd-analyze log-level info
+  in_ct journalctl --no-pager -o short-monotonic --since "@$since" \
+    _PID=1 + _SYSTEMD_UNIT="$unit" + SYSLOG_IDENTIFIER=echo-hardened >"$trace_file"
+  echo "boot trace written to $trace_file"
+fi
+expect "start pulled in the socket" [ "$(show ActiveState echo-hardened.socket)" = active ]
+expect "service active (running) after READY=1" [ "$(show ActiveState)/$(show SubState)" = active/running ]
+main=$(show MainPID)
+workers=$(in_ct cat "/proc/$main/task/$main/children")
+nworkers=$(wc -w <<<"$workers")
+expect "master $main has workers ($workers)" [ "$nworkers" -ge 1 ]
+status_text=$(show StatusText)
+echo "       StatusText: $status_text"
+expect "STATUS= reports the workers" grep -qE '[0-9]+/[0-9]+ workers' <<<"$status_text"
+expect "systemctl status shows the Status: line" \
+  grep -qF "Status: \"${status_text%%,*}" <<<"$(in_ct systemctl status --no-pager "$unit")"
+watchdog_before=$(show WatchdogTimestampMonotonic)
+
+# ---- echo from inside the container, binary-safe
+echo_once() {  # prints OK when 64 KiB of random bytes come back unchanged
+  in_ct timeout 20 bash -c '
+    set -euo pipefail
+    f=$(mktemp); head -c 65536 /dev/urandom >"$f"
+    exec 3<>/dev/tcp/127.0.0.1/7007
+    cat "$f" >&3 &
+    head -c 65536 <&3 | cmp -s - "$f" && echo OK
+    rm -f "$f"'
+}
+expect "echo of 64 KiB through the socket" [ "$(echo_once)" = OK ]
+
+# ---- limits (R32), through the runbook script
+if in_ct prlimit-check.sh >"$tmp/prlimit.txt" 2>&1; then pass "prlimit-check.sh"; else fail "prlimit-check.sh"; fi
+sed 's/^/       /' "$tmp/prlimit.txt"
+limits=$(in_ct cat "/proc/$main/limits")
+expect "/proc/$main/limits: Max processes $want_nproc" grep -qE "^Max processes +$want_nproc +$want_nproc " <<<"$limits"
+stack_bytes=$(numfmt --from=iec "$want_stack")
+expect "/proc/$main/limits: Max stack size $stack_bytes" grep -qE "^Max stack size +$stack_bytes +$stack_bytes " <<<"$limits"
+
+# ---- sandbox: no privileges, seccomp filters beyond a plain unit's, own network namespace
+status=$(in_ct cat "/proc/$main/status")
+expect "NoNewPrivs: 1" grep -qE '^NoNewPrivs:\s+1$' <<<"$status"
+expect "CapEff empty" grep -qE '^CapEff:\s+0+$' <<<"$status"
+expect "CapBnd empty" grep -qE '^CapBnd:\s+0+$' <<<"$status"
+printf '[Service]\nExecStart=/bin/sleep 600\n' | in_ct tee /run/systemd/system/echo-plain.service >/dev/null
+in_ct systemctl daemon-reload
+in_ct timeout 20 systemctl start echo-plain.service
+plain=$(in_ct awk '/^Seccomp_filters:/ {print $2}' "/proc/$(show MainPID echo-plain.service)/status")
+ours=$(awk '/^Seccomp_filters:/ {print $2}' <<<"$status")
+in_ct timeout 20 systemctl stop echo-plain.service
+expect "Seccomp_filters: $ours, a plain unit has $plain" [ "$ours" -gt "$plain" ]
+expect "own network namespace" [ "$(in_ct readlink "/proc/$main/ns/net")" != "$(in_ct readlink /proc/1/ns/net)" ]
+
+# ---- signals the unit does not send itself, under the syscall filter (a missing syscall is SIGSYS)
+in_ct systemctl kill --kill-who=main --signal=SIGTTIN "$unit"
+expect "SIGTTIN adds a worker" wait_for 10 workers_are $((nworkers + 1))
+in_ct systemctl kill --kill-who=main --signal=SIGTTOU "$unit"
+expect "SIGTTOU retires it" wait_for 15 workers_are "$nworkers"
+in_ct systemctl kill --kill-who=main --signal=SIGUSR1 "$unit"
+sleep 0.5
+expect "SIGUSR1 leaves the master running" [ "$(show MainPID)" = "$main" ]
+
+# ---- a worker killed with SIGKILL is replaced
+victim=$(awk '{print $1}' <<<"$(in_ct cat "/proc/$main/task/$main/children")")
+in_ct kill -KILL "$victim"
+replaced() {
+  local now
+  now=$(in_ct cat "/proc/$main/task/$main/children")
+  [[ $(wc -w <<<"$now") == "$nworkers" && " $now " != *" $victim "* ]]
+}
+expect "SIGKILLed worker $victim replaced" wait_for 10 replaced
+expect "killed worker reaped (no zombie)" wait_for 5 gone "$victim"
+
+# ---- reload: SIGHUP via ExecReload=, rolling, keeps serving, same master
+before=$(in_ct cat "/proc/$main/task/$main/children")
+in_ct bash -c 'rm -f /tmp/loop.*; (ok=0; bad=0
+  while [ ! -e /tmp/loop.stop ]; do
+    if (exec 3<>/dev/tcp/127.0.0.1/7007 && printf ping >&3 && read -r -t 5 -N 4 r <&3 && [ "$r" = ping ])
+    then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+  done; echo "$ok $bad" >/tmp/loop.result) >/dev/null 2>&1 &'
+sleep 0.5
+in_ct timeout 40 systemctl reload "$unit" || fail "systemctl reload returned an error"
+all_new() {
+  local now w
+  now=$(in_ct cat "/proc/$main/task/$main/children")
+  [[ $(show ActiveState) == active && $(wc -w <<<"$now") == "$nworkers" ]] || return 1
+  for w in $before; do [[ " $now " != *" $w "* ]] || return 1; done
+}
+expect "reload replaced every worker and returned to active" wait_for 30 all_new
+in_ct touch /tmp/loop.stop
+wait_for 10 in_ct test -e /tmp/loop.result || true
+read -r loop_ok loop_bad <<<"$(in_ct cat /tmp/loop.result 2>/dev/null || echo "0 -1")"
+expect "no failed connection during reload ($loop_ok ok, $loop_bad failed)" [ "$loop_bad" = 0 -a "$loop_ok" -gt 0 ]
+expect "same master after reload" [ "$(show MainPID)" = "$main" ]
+expect "echo after reload" [ "$(echo_once)" = OK ]
+
+# ---- watchdog: WATCHDOG=1 keeps arriving (WatchdogTimestamp moves) and nothing was restarted
+expect "WatchdogSec= armed ($(show WatchdogUSec))" [ "$(show WatchdogUSec)" != 0 ]
+expect "WATCHDOG=1 pings received" wait_for 15 property_is_not WatchdogTimestampMonotonic "$watchdog_before"
+expect "no restart so far (NRestarts=$(show NRestarts))" [ "$(show NRestarts)" = 0 ]
+
+# ---- live exposure equals the offline figure
+live=$(in_ct security-score.sh "$unit" | head -n1)
+expect "live exposure '$live' equals offline '$offline'" [ "$live" = "$offline" ]
+
+# ---- stop drains: bytes the server has not even read when SIGTERM arrives all come back, then Result=success.
+# 8 MiB outgrow every buffer on the way (loopback send buffers autotune to 4 MiB): with nobody reading, the
+# server's 64 KiB cap fills, it stops reading (back-pressure), and the rest waits in its receive queue.
+drain_bytes=$((8 * 1024 * 1024))
+in_ct bash -c "head -c $drain_bytes /dev/urandom >/tmp/drain.in"
+in_ct timeout 60 bash -c '
+  set -euo pipefail
+  unit=$1 n=$2
+  exec 3<>/dev/tcp/127.0.0.1/7007
+  cat /tmp/drain.in >&3 &
+  writer=$!
+  sleep 1
+  # /proc/net/tcp: local, remote, state (01 established), tx_queue:rx_queue in hex; 7007 is 1B5F.
+  sockets=$(awk "NR > 1 && \$4 == \"01\" && (\$2 ~ /:1B5F\$/ || \$3 ~ /:1B5F\$/) {print \$2, \$3, \$5}" /proc/net/tcp)
+  echo "before stop (local remote tx_queue:rx_queue):"
+  echo "$sockets" | sed "s/^/  /"
+  unread=$(echo "$sockets" | awk "\$1 ~ /:1B5F\$/ {split(\$3, q, \":\"); print q[2]}" | head -n1)
+  echo "the server has not read $((16#${unread:-0})) bytes yet (client writer still blocked: $(kill -0 $writer 2>/dev/null && echo yes || echo no))"
+  [ "$((16#${unread:-0}))" -gt 0 ] || { echo "nothing left for the drain to do"; exit 1; }
+  systemctl stop --no-block "$unit"
+  for _ in $(seq 100); do [ "$(systemctl show -P ActiveState "$unit")" = deactivating ] && break; sleep 0.05; done
+  echo "stop under way: $(systemctl show -P ActiveState "$unit")"
+  cat <&3 >/tmp/drain.out
+  echo "read to EOF, service $(systemctl show -P ActiveState "$unit")"
+  wait "$writer"
+  cmp /tmp/drain.in /tmp/drain.out && echo "all $n bytes came back"
+' drain "$unit" "$drain_bytes" >"$tmp/drain.txt" 2>&1 && drained=yes || drained=no
+sed 's/^/       /' "$tmp/drain.txt"
+expect "draining stop returns every byte" [ "$drained" = yes ]
+expect "service stopped" wait_for 30 property_is ActiveState inactive
+expect "Result=success ($(show Result)), exit status $(show ExecMainStatus)" \
+  [ "$(show Result)/$(show ExecMainStatus)" = success/0 ]
+
+# ---- socket activation from cold: the socket stayed, a connection starts the service again
+expect "socket still listening after the service stopped" [ "$(show ActiveState echo-hardened.socket)" = active ]
+expect "a connection starts the service (socket activation)" [ "$(echo_once)" = OK ]
+expect "service active again" wait_for 10 property_is ActiveState active
+in_ct timeout 40 systemctl stop "$unit" echo-hardened.socket
+
+if ((failures)); then
+  diagnostics
+  echo "nspawn-test: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "nspawn-test: all checks passed, ${SECONDS}s from boot to the end"

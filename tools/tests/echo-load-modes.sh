@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Black-box test: echo-load in every mode against a real echo server binary; each run must do work with no error.
+# Usage: echo-load-modes.sh SERVER_BINARY ECHO_LOAD_BINARY
+set -euo pipefail
+
+server_bin=${1:?usage: echo-load-modes.sh SERVER_BINARY ECHO_LOAD_BINARY}
+load_bin=${2:?usage: echo-load-modes.sh SERVER_BINARY ECHO_LOAD_BINARY}
+[[ -x $server_bin ]] || { echo "FAIL: server binary $server_bin is missing or not executable" >&2; exit 1; }
+[[ -x $load_bin ]] || { echo "FAIL: $load_bin is missing or not executable" >&2; exit 1; }
+
+workdir=$(mktemp -d)
+server_pid=""
+drain_pid=""
+cleanup() {
+    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+    if [[ -n $drain_pid ]]; then kill "$drain_pid" 2>/dev/null || true; fi
+    rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+die() { echo "FAIL: $*" >&2; [[ -f $workdir/server.log ]] && sed 's/^/  server: /' "$workdir/server.log" >&2; exit 1; }
+
+# Starts the server on an ephemeral port and returns once it has printed its ready line (the readiness signal).
+start_server() {
+    mkfifo "$workdir/server.fifo"
+    "$server_bin" --listen 127.0.0.1:0 --workers 2 2>"$workdir/server.fifo" &
+    server_pid=$!
+    exec {server_err}<"$workdir/server.fifo"
+    local deadline=$((SECONDS + 15)) line
+    while :; do
+        local left=$((deadline - SECONDS))
+        ((left > 0)) || die "no ready line from $server_bin within 15 s"
+        IFS= read -r -t "$left" line <&"$server_err" || die "$server_bin exited or went silent before its ready line"
+        printf '%s\n' "$line" >>"$workdir/server.log"
+        if [[ $line =~ ready:\ [0-9]+\ workers?\ accepting\ on\ 127\.0\.0\.1:([0-9]+) ]]; then
+            server_port=${BASH_REMATCH[1]}
+            break
+        fi
+    done
+    # Keep draining its stderr so a chatty server never blocks on a full pipe.
+    cat <&"$server_err" >>"$workdir/server.log" &
+    drain_pid=$!
+    exec {server_err}<&-
+}
+
+# Waits (bounded) for a child that was signalled; a zombie counts as exited.
+wait_exit() {
+    local pid=$1 seconds=$2 deadline state
+    deadline=$((SECONDS + seconds))
+    while ((SECONDS < deadline)); do
+        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo gone)
+        [[ $state == Z || $state == gone ]] && break
+        sleep 0.05
+    done
+    local rc=0
+    if [[ $state != Z && $state != gone ]]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        return 124
+    fi
+    wait "$pid" || rc=$?
+    return "$rc"
+}
+
+json_field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n1 | cut -d: -f2; }
+
+# run_load NAME MIN_FIELD MIN_VALUE ECHO_LOAD_ARGS...: the run must exit 0 and reach MIN_FIELD >= MIN_VALUE.
+run_load() {
+    local name=$1 field=$2 min=$3 out rc=0
+    shift 3
+    out=$(timeout 60 "$load_bin" --target "127.0.0.1:$server_port" --json "$@" 2>"$workdir/load.err") || rc=$?
+    local errors value
+    errors=$(json_field "$out" errors)
+    value=$(json_field "$out" "$field")
+    if ((rc != 0)); then
+        fail "$name: echo-load exited $rc: ${out:-no output} $(cat "$workdir/load.err")"
+    elif [[ -z $value ]] || ! awk -v v="$value" -v m="$min" 'BEGIN { exit !(v >= m) }'; then
+        fail "$name: $field is '${value}', expected at least $min: $out"
+    elif [[ $errors != 0 ]]; then
+        fail "$name: exit 0 but $errors errors reported: $out"
+    else
+        echo "ok: $name: $field $value ($(json_field "$out" bytes) bytes verified)"
+    fi
+}
+
+start_server
+echo "server $server_bin ready on 127.0.0.1:$server_port (pid $server_pid)"
+
+run_load "pingpong 10 x 64 B" ops 100 --mode pingpong -c 10 -s 64 -d 1
+run_load "pingpong 2 threads" ops 100 --mode pingpong -c 8 -s 100 --threads 2 -d 1
+run_load "pingpong 4 x 1 MiB (partial reads and writes)" ops 20 --mode pingpong -c 4 -s 1M --count 20
+run_load "pingpong by count" ops 5000 --mode pingpong -c 5 --count 5000
+run_load "stream 4 x 16 KiB" bytes 1000000 --mode stream -c 4 -s 16K -d 1
+run_load "connrate 20 x 64 B" ops 100 --mode connrate -c 20 -s 64 -d 1
+run_load "hold 1000" held 1000 --mode hold -c 1000 -d 1 --interval 0.5
+
+kill -TERM "$server_pid"
+rc=0
+wait_exit "$server_pid" 30 || rc=$?
+server_pid=""
+if ((rc == 0)); then
+    echo "ok: server exited 0 on SIGTERM"
+else
+    fail "server exit status $rc after SIGTERM (124: still running after 30 s)"
+fi
+
+if ((failures > 0)); then
+    sed 's/^/  server: /' "$workdir/server.log" | tail -n 40 >&2
+    echo "$failures check(s) failed" >&2
+    exit 1
+fi
+echo "all echo-load modes passed against $server_bin"
