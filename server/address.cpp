@@ -90,7 +90,8 @@ std::string format_address(const sockaddr* addr, socklen_t length) {
         }
         case AF_UNIX: {
             const auto* sun = reinterpret_cast<const sockaddr_un*>(addr);
-            auto path_len = length > offsetof(sockaddr_un, sun_path) ? length - offsetof(sockaddr_un, sun_path) : 0;
+            auto path_len =
+                length > offsetof(sockaddr_un, sun_path) ? length - offsetof(sockaddr_un, sun_path) : 0;
             if (path_len == 0) return "unix:(unnamed)";
             if (sun->sun_path[0] == '\0') return "unix:@" + std::string(sun->sun_path + 1, path_len - 1);
             return "unix:" + std::string(sun->sun_path, strnlen(sun->sun_path, path_len));
@@ -100,6 +101,8 @@ std::string format_address(const sockaddr* addr, socklen_t length) {
     }
 }
 
-std::string format_address(const SocketAddress& addr) { return format_address(addr.get(), addr.length); }
+std::string format_address(const SocketAddress& addr) {
+    return format_address(addr.get(), addr.length);
+}
 
 }  // namespace echo

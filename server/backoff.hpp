@@ -15,7 +15,8 @@ inline constexpr Duration kBackoffCap = seconds(30);
 inline Duration backoff_delay(unsigned quick_exits) {
     if (quick_exits <= 1) return Duration::zero();
     Duration d = kBackoffBase;
-    for (unsigned i = 2; i < quick_exits && d < kBackoffCap; ++i) d *= 2;
+    for (unsigned i = 2; i < quick_exits && d < kBackoffCap; ++i)
+        d *= 2;
     return std::min(d, kBackoffCap);
 }
 

@@ -11,6 +11,8 @@ using Duration = Clock::duration;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-inline double to_seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+inline double to_seconds(Duration d) {
+    return std::chrono::duration<double>(d).count();
+}
 
 }  // namespace echo

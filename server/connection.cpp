@@ -20,7 +20,9 @@ ssize_t send_some(int fd, const char* data, std::size_t n) {
     }
 }
 
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+bool would_block(int err) {
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
 
 }  // namespace
 
@@ -28,7 +30,8 @@ Connection::Step Connection::on_readable(std::span<char> scratch, EchoCounters& 
     if (peer_closed_ || pending_.space() == 0) return Step::Keep;  // reading is paused; a stale event
     ssize_t n;
     const bool direct = pending_.empty();
-    std::span<char> into = direct ? scratch.first(std::min(scratch.size(), pending_.capacity())) : pending_.free_tail();
+    std::span<char> into =
+        direct ? scratch.first(std::min(scratch.size(), pending_.capacity())) : pending_.free_tail();
     do {
         n = ::read(fd_.get(), into.data(), into.size());
     } while (n < 0 && errno == EINTR);
@@ -50,7 +53,8 @@ Connection::Step Connection::on_readable(std::span<char> scratch, EchoCounters& 
         w = 0;
     }
     counters.bytes_written += static_cast<std::uint64_t>(w);
-    if (static_cast<std::size_t>(w) < got) pending_.append(into.subspan(static_cast<std::size_t>(w), got - static_cast<std::size_t>(w)));
+    if (static_cast<std::size_t>(w) < got)
+        pending_.append(into.subspan(static_cast<std::size_t>(w), got - static_cast<std::size_t>(w)));
     return Step::Keep;
 }
 

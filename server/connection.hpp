@@ -18,9 +18,9 @@ struct EchoCounters {
 };
 
 class Connection {
-public:
-    Connection(UniqueFd fd, std::size_t buffer_cap, TimePoint now) : fd_(std::move(fd)), pending_(buffer_cap),
-                                                                   last_activity_(now) {}
+  public:
+    Connection(UniqueFd fd, std::size_t buffer_cap, TimePoint now)
+        : fd_(std::move(fd)), pending_(buffer_cap), last_activity_(now) {}
 
     int fd() const { return fd_.get(); }
 
@@ -51,7 +51,7 @@ public:
     Connection* older = nullptr;
     Connection* newer = nullptr;
 
-private:
+  private:
     Step write_pending(EchoCounters& counters, TimePoint now);
 
     UniqueFd fd_;

@@ -25,7 +25,9 @@ int Epoll::modify(int fd, std::uint32_t events, std::uint64_t token) {
     return epoll_ctl(fd_.get(), EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
 }
 
-int Epoll::remove(int fd) { return epoll_ctl(fd_.get(), EPOLL_CTL_DEL, fd, nullptr) < 0 ? -errno : 0; }
+int Epoll::remove(int fd) {
+    return epoll_ctl(fd_.get(), EPOLL_CTL_DEL, fd, nullptr) < 0 ? -errno : 0;
+}
 
 int Epoll::wait(std::span<epoll_event> events) {
     int n = epoll_wait(fd_.get(), events.data(), static_cast<int>(events.size()), -1);

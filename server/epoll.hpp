@@ -12,7 +12,7 @@
 namespace echo {
 
 class Epoll {
-public:
+  public:
     static std::optional<Epoll> open();  // std::nullopt with errno set on failure
     int fd() const { return fd_.get(); }
     // Each returns 0 or -errno.
@@ -23,7 +23,7 @@ public:
     // the number of events, 0 on EINTR, -errno on failure.
     int wait(std::span<epoll_event> events);
 
-private:
+  private:
     explicit Epoll(UniqueFd fd) : fd_(std::move(fd)) {}
     UniqueFd fd_;
 };

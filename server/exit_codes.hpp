@@ -4,11 +4,11 @@
 namespace echo {
 
 // Master exit statuses (RUNBOOK.md "Exit codes").
-inline constexpr int kExitOk = 0;              // stopped cleanly: every worker exited on its own
-inline constexpr int kExitFailure = 1;         // runtime failure: bind, epoll, fork of the first worker…
-inline constexpr int kExitUsage = 2;           // invalid flag, environment variable or config file value
+inline constexpr int kExitOk = 0;                // stopped cleanly: every worker exited on its own
+inline constexpr int kExitFailure = 1;           // runtime failure: bind, epoll, fork of the first worker…
+inline constexpr int kExitUsage = 2;             // invalid flag, environment variable or config file value
 inline constexpr int kExitStragglersKilled = 3;  // stopped, but workers outlived the drain and were SIGKILLed
-inline constexpr int kExitLimits = 4;          // the process limits cannot fit the configuration (RLIMIT_NPROC)
+inline constexpr int kExitLimits = 4;  // the process limits cannot fit the configuration (RLIMIT_NPROC)
 
 // Worker exit statuses. nginx's NGX_FATAL idea: a worker that fails in a way a retry cannot fix says so, and
 // the master does not respawn it (a crash loop of a misconfigured worker is pointless churn).

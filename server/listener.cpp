@@ -61,8 +61,10 @@ Listeners bind_all(const Config& config) {
             out.error = "setsockopt(SO_REUSEADDR) failed for " + name + ": " + errno_text(errno);
             return out;
         }
-        // [::]:7007 means IPv6 only here; IPv4 is listed on its own, as systemd's BindIPv6Only=ipv6-only does.
-        if (addr.family() == AF_INET6 && setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
+        // [::]:7007 means IPv6 only here; IPv4 is listed on its own, as systemd's BindIPv6Only=ipv6-only
+        // does.
+        if (addr.family() == AF_INET6 &&
+            setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
             out.error = "setsockopt(IPV6_V6ONLY) failed for " + name + ": " + errno_text(errno);
             return out;
         }
@@ -95,7 +97,8 @@ Listeners open_listeners(const Config& config) {
 
 std::string describe(const std::vector<Listener>& listeners) {
     std::string text;
-    for (const auto& l : listeners) text += (text.empty() ? "" : ", ") + l.name;
+    for (const auto& l : listeners)
+        text += (text.empty() ? "" : ", ") + l.name;
     return text;
 }
 

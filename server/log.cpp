@@ -27,12 +27,18 @@ bool stderr_is_journal() {
 int syslog_priority(spdlog::level::level_enum level) {
     switch (level) {
         case spdlog::level::trace:
-        case spdlog::level::debug: return 7;  // LOG_DEBUG
-        case spdlog::level::info: return 6;   // LOG_INFO
-        case spdlog::level::warn: return 4;   // LOG_WARNING
-        case spdlog::level::err: return 3;    // LOG_ERR
-        case spdlog::level::critical: return 2;  // LOG_CRIT
-        default: return 6;
+        case spdlog::level::debug:
+            return 7;  // LOG_DEBUG
+        case spdlog::level::info:
+            return 6;  // LOG_INFO
+        case spdlog::level::warn:
+            return 4;  // LOG_WARNING
+        case spdlog::level::err:
+            return 3;  // LOG_ERR
+        case spdlog::level::critical:
+            return 2;  // LOG_CRIT
+        default:
+            return 6;
     }
 }
 
@@ -40,10 +46,10 @@ int syslog_priority(spdlog::level::level_enum level) {
 // PIPE_BUF); stdio buffering, as spdlog's stderr sinks use, could split a line across two writes.
 // Processes are single-threaded, so no mutex.
 class StderrSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
-public:
+  public:
     explicit StderrSink(bool journal) : journal_(journal) {}
 
-protected:
+  protected:
     void sink_it_(const spdlog::details::log_msg& msg) override {
         spdlog::memory_buf_t line;
         if (journal_) fmt::format_to(std::back_inserter(line), "<{}>", syslog_priority(msg.level));
@@ -60,19 +66,26 @@ protected:
     }
     void flush_() override {}
 
-private:
+  private:
     bool journal_;
 };
 
 spdlog::level::level_enum to_spdlog(LogLevel level) {
     switch (level) {
-        case LogLevel::Trace: return spdlog::level::trace;
-        case LogLevel::Debug: return spdlog::level::debug;
-        case LogLevel::Info: return spdlog::level::info;
-        case LogLevel::Warning: return spdlog::level::warn;
-        case LogLevel::Error: return spdlog::level::err;
-        case LogLevel::Critical: return spdlog::level::critical;
-        case LogLevel::Off: return spdlog::level::off;
+        case LogLevel::Trace:
+            return spdlog::level::trace;
+        case LogLevel::Debug:
+            return spdlog::level::debug;
+        case LogLevel::Info:
+            return spdlog::level::info;
+        case LogLevel::Warning:
+            return spdlog::level::warn;
+        case LogLevel::Error:
+            return spdlog::level::err;
+        case LogLevel::Critical:
+            return spdlog::level::critical;
+        case LogLevel::Off:
+            return spdlog::level::off;
     }
     return spdlog::level::info;
 }
@@ -89,7 +102,9 @@ void setup_logging(const std::string& name, LogLevel level) {
     spdlog::set_default_logger(logger);
 }
 
-void set_log_level(LogLevel level) { spdlog::default_logger()->set_level(to_spdlog(level)); }
+void set_log_level(LogLevel level) {
+    spdlog::default_logger()->set_level(to_spdlog(level));
+}
 
 void rename_logger(const std::string& name) {
     auto old = spdlog::default_logger();

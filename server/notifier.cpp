@@ -18,15 +18,20 @@ Notifier::Notifier() {
 void Notifier::send(const std::string& message) {
     int r = sd_notify(0, message.c_str());
     // A failed notification must not stop the service; systemd's own timeouts will tell the operator.
-    if (r < 0) spdlog::warn("sd_notify(\"{}\") failed: {}, ignoring", message.substr(0, message.find('\n')), errno_text(r));
+    if (r < 0)
+        spdlog::warn("sd_notify(\"{}\") failed: {}, ignoring", message.substr(0, message.find('\n')),
+                     errno_text(r));
 }
 
-void Notifier::ready() { send("READY=1\nSTATUS=" + last_status_); }
+void Notifier::ready() {
+    send("READY=1\nSTATUS=" + last_status_);
+}
 
 void Notifier::reloading() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    auto usec = static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL + static_cast<unsigned long long>(ts.tv_nsec) / 1000;
+    auto usec = static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL +
+                static_cast<unsigned long long>(ts.tv_nsec) / 1000;
     send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
 }
 
@@ -41,6 +46,8 @@ void Notifier::status(const std::string& line) {
     send("STATUS=" + line);
 }
 
-void Notifier::watchdog() { send("WATCHDOG=1"); }
+void Notifier::watchdog() {
+    send("WATCHDOG=1");
+}
 
 }  // namespace echo

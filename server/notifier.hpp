@@ -9,7 +9,7 @@
 namespace echo {
 
 class Notifier {
-public:
+  public:
     Notifier();
     void ready();
     void reloading();  // RELOADING=1 with MONOTONIC_USEC, as systemd's Type=notify-reload expects
@@ -19,7 +19,7 @@ public:
     // Half of WATCHDOG_USEC when systemd asks for keep-alives (sd_watchdog_enabled), else std::nullopt.
     std::optional<Duration> watchdog_interval() const { return watchdog_interval_; }
 
-private:
+  private:
     void send(const std::string& message);
     std::optional<Duration> watchdog_interval_;
     std::string last_status_;

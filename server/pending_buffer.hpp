@@ -11,7 +11,7 @@ namespace echo {
 // An idle connection owns no storage: the memory cost of a held connection stays at its bookkeeping (R4).
 // Storage appears when a write comes up short and goes when the backlog has been written out.
 class PendingBuffer {
-public:
+  public:
     explicit PendingBuffer(std::size_t capacity) : capacity_(capacity) {}
 
     std::size_t size() const { return end_ - begin_; }
@@ -52,7 +52,7 @@ public:
         begin_ = end_ = 0;
     }
 
-private:
+  private:
     void ensure_storage() {
         if (!storage_) storage_ = std::make_unique_for_overwrite<char[]>(capacity_);
     }

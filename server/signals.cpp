@@ -11,7 +11,8 @@ namespace echo {
 sigset_t make_sigset(std::initializer_list<int> signals) {
     sigset_t set;
     sigemptyset(&set);
-    for (int s : signals) sigaddset(&set, s);
+    for (int s : signals)
+        sigaddset(&set, s);
     return set;
 }
 
@@ -20,7 +21,9 @@ ScopedSignalBlock::ScopedSignalBlock(const sigset_t& set) {
     sigprocmask(SIG_BLOCK, &set, &previous_);
 }
 
-ScopedSignalBlock::~ScopedSignalBlock() { sigprocmask(SIG_SETMASK, &previous_, nullptr); }
+ScopedSignalBlock::~ScopedSignalBlock() {
+    sigprocmask(SIG_SETMASK, &previous_, nullptr);
+}
 
 std::optional<SignalFd> SignalFd::open(const sigset_t& set) {
     int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

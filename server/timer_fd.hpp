@@ -9,7 +9,7 @@
 namespace echo {
 
 class TimerFd {
-public:
+  public:
     static std::optional<TimerFd> open();  // std::nullopt with errno set on failure
     int fd() const { return fd_.get(); }
     // Arms the timer to fire once at `when` (now or in the past fires at once); std::nullopt disarms it.
@@ -18,7 +18,7 @@ public:
     // Consumes the expiration count so the fd stops being readable.
     void acknowledge();
 
-private:
+  private:
     explicit TimerFd(UniqueFd fd) : fd_(std::move(fd)) {}
     UniqueFd fd_;
 };

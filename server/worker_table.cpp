@@ -7,14 +7,19 @@ namespace echo {
 
 std::string_view phase_name(WorkerPhase phase) {
     switch (phase) {
-        case WorkerPhase::Starting: return "starting";
-        case WorkerPhase::Serving: return "serving";
-        case WorkerPhase::Retiring: return "retiring";
+        case WorkerPhase::Starting:
+            return "starting";
+        case WorkerPhase::Serving:
+            return "serving";
+        case WorkerPhase::Retiring:
+            return "retiring";
     }
     return "?";
 }
 
-WorkerProcess& WorkerTable::add(WorkerProcess process) { return workers_.emplace_back(std::move(process)); }
+WorkerProcess& WorkerTable::add(WorkerProcess process) {
+    return workers_.emplace_back(std::move(process));
+}
 
 WorkerProcess* WorkerTable::by_pid(pid_t pid) {
     auto it = std::find_if(workers_.begin(), workers_.end(), [&](auto& w) { return w.pid == pid; });
@@ -36,13 +41,15 @@ std::optional<WorkerProcess> WorkerTable::take(pid_t pid) {
 
 WorkerProcess* WorkerTable::active_in_slot(unsigned slot, std::optional<unsigned> generation) {
     for (auto& w : workers_)
-        if (w.slot == slot && w.phase != WorkerPhase::Retiring && (!generation || w.generation == *generation))
+        if (w.slot == slot && w.phase != WorkerPhase::Retiring &&
+            (!generation || w.generation == *generation))
             return &w;
     return nullptr;
 }
 
 std::size_t WorkerTable::count(WorkerPhase phase) const {
-    return static_cast<std::size_t>(std::count_if(workers_.begin(), workers_.end(), [&](auto& w) { return w.phase == phase; }));
+    return static_cast<std::size_t>(
+        std::count_if(workers_.begin(), workers_.end(), [&](auto& w) { return w.phase == phase; }));
 }
 
 }  // namespace echo

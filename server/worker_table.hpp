@@ -36,13 +36,13 @@ struct WorkerProcess {
 
 // Per-slot supervision state: the back-off of a slot whose workers keep dying.
 struct SlotState {
-    unsigned quick_exits = 0;               // consecutive deaths soon after start
+    unsigned quick_exits = 0;                // consecutive deaths soon after start
     std::optional<TimePoint> respawn_after;  // not before this
     bool fatal = false;                      // a worker exited with kWorkerExitFatal: do not respawn
 };
 
 class WorkerTable {
-public:
+  public:
     std::vector<WorkerProcess>& all() { return workers_; }
     const std::vector<WorkerProcess>& all() const { return workers_; }
 
@@ -57,7 +57,7 @@ public:
     std::size_t count(WorkerPhase phase) const;
     std::size_t size() const { return workers_.size(); }
 
-private:
+  private:
     std::vector<WorkerProcess> workers_;
 };
 

@@ -7,7 +7,9 @@
 using namespace test;
 
 namespace {
-std::size_t count_lines(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+std::size_t count_lines(const std::string& text) {
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
 }  // namespace
 
 TEST_CASE("--help and --version exit 0 and print to stdout") {
@@ -67,7 +69,8 @@ TEST_CASE("a port in use: a clear message, exit 1, no worker started") {
     options.args = {"--listen", "127.0.0.1:" + port, "--workers", "2"};
     ServerProcess server(options);
     CHECK(server.wait_exit_code(10s) == 1);
-    CHECK(server.log().find("cannot bind 127.0.0.1:" + port + ": Address already in use") != std::string::npos);
+    CHECK(server.log().find("cannot bind 127.0.0.1:" + port + ": Address already in use") !=
+          std::string::npos);
     CHECK(server.log().find("started worker") == std::string::npos);
 }
 
@@ -77,7 +80,8 @@ TEST_CASE("an address this host does not have: a clear message, exit 1") {
     options.args = {"--listen", "192.0.2.1:7007"};
     ServerProcess server(options);
     CHECK(server.wait_exit_code(10s) == 1);
-    CHECK(server.log().find("cannot bind 192.0.2.1:7007: Cannot assign requested address") != std::string::npos);
+    CHECK(server.log().find("cannot bind 192.0.2.1:7007: Cannot assign requested address") !=
+          std::string::npos);
 }
 
 TEST_CASE("every flag can come from its environment variable") {
@@ -96,11 +100,14 @@ TEST_CASE("logs carry syslog priorities when stderr is the journal's stream, tim
     journal->signal(SIGTERM);
     REQUIRE(journal->wait_exit_code(10s) == 0);
     auto text = journal->log();
-    CHECK(text.find("<6>master[" + std::to_string(journal->pid()) + "]: ready: 2 workers accepting on") != std::string::npos);
+    CHECK(text.find("<6>master[" + std::to_string(journal->pid()) + "]: ready: 2 workers accepting on") !=
+          std::string::npos);
     std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) CHECK_MESSAGE(line.rfind('<', 0) == 0, line);
+    for (std::string line; std::getline(lines, line);)
+        CHECK_MESSAGE(line.rfind('<', 0) == 0, line);
 
     auto plain = start_server({});
     CHECK(plain->log().find("<6>") == std::string::npos);
-    CHECK(plain->log().find(" master[" + std::to_string(plain->pid()) + "] info: ready:") != std::string::npos);
+    CHECK(plain->log().find(" master[" + std::to_string(plain->pid()) + "] info: ready:") !=
+          std::string::npos);
 }

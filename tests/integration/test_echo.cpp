@@ -22,7 +22,8 @@ TEST_CASE("binary payloads from 1 byte to 16 MiB come back byte for byte over co
     auto server = start_server({});
     std::vector<std::size_t> sizes = {1, 2, 255, 4096, 65535, 65536, 65537, 1 << 20, 4 << 20, 16 << 20};
     std::vector<std::string> payloads;
-    for (std::size_t i = 0; i < sizes.size(); ++i) payloads.push_back(random_bytes(sizes[i], i + 1));
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+        payloads.push_back(random_bytes(sizes[i], i + 1));
     payloads.push_back(std::string(100000, '\0'));  // NUL bytes are data too
     auto results = echo_concurrently(server->port(), payloads, 60s);
     for (std::size_t i = 0; i < payloads.size(); ++i) {
@@ -35,10 +36,12 @@ TEST_CASE("binary payloads from 1 byte to 16 MiB come back byte for byte over co
 TEST_CASE("two hundred concurrent connections are each echoed exactly") {
     auto server = start_server({});
     std::vector<std::string> payloads;
-    for (std::size_t i = 0; i < 200; ++i) payloads.push_back(random_bytes(1000 + i * 37, 1000 + i));
+    for (std::size_t i = 0; i < 200; ++i)
+        payloads.push_back(random_bytes(1000 + i * 37, 1000 + i));
     auto results = echo_concurrently(server->port(), payloads, 30s);
     std::size_t good = 0;
-    for (std::size_t i = 0; i < payloads.size(); ++i) good += results[i] && *results[i] == payloads[i];
+    for (std::size_t i = 0; i < payloads.size(); ++i)
+        good += results[i] && *results[i] == payloads[i];
     CHECK(good == payloads.size());
 }
 
@@ -55,7 +58,8 @@ TEST_CASE("a client that sends but never reads is paused, not buffered without b
     auto stalled_since = std::chrono::steady_clock::now();
     auto give_up = stalled_since + 30s;
     // Push until the server has stopped reading: every buffer between us is full for a whole second.
-    while (std::chrono::steady_clock::now() - stalled_since < 1s && std::chrono::steady_clock::now() < give_up) {
+    while (std::chrono::steady_clock::now() - stalled_since < 1s &&
+           std::chrono::steady_clock::now() < give_up) {
         ssize_t n = send(fd.get(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n > 0) {
             sent.append(chunk.data(), static_cast<std::size_t>(n));
@@ -66,10 +70,10 @@ TEST_CASE("a client that sends but never reads is paused, not buffered without b
     }
     REQUIRE_MESSAGE(std::chrono::steady_clock::now() < give_up, "the server never stopped reading");
     long rss_during = rss_kib(workers[0]).value_or(0);
-    MESSAGE("client pushed " << sent.size() / 1024 << " KiB before the server paused; worker RSS " << rss_before
-                             << " -> " << rss_during << " KiB");
-    CHECK(sent.size() < 64u << 20);           // kernel socket buffers plus the 64 KiB cap, not unbounded
-    CHECK(rss_during - rss_before < 4096);   // the worker holds at most its cap for this connection
+    MESSAGE("client pushed " << sent.size() / 1024 << " KiB before the server paused; worker RSS "
+                             << rss_before << " -> " << rss_during << " KiB");
+    CHECK(sent.size() < 64u << 20);         // kernel socket buffers plus the 64 KiB cap, not unbounded
+    CHECK(rss_during - rss_before < 4096);  // the worker holds at most its cap for this connection
 
     // A second client on the same (only) worker is served meanwhile.
     CHECK(echo_once(server->port(), "still here") == "still here");

@@ -14,12 +14,14 @@ TEST_CASE("EMFILE on accept: no busy loop, and service resumes when descriptors 
     REQUIRE(workers.size() == 1);
 
     std::vector<UniqueFd> clients;
-    for (int i = 0; i < 100; ++i) clients.push_back(connect_local(server->port()));
+    for (int i = 0; i < 100; ++i)
+        clients.push_back(connect_local(server->port()));
     CHECK(server->wait_for_log("accept4() failed: Too many open files", 5s) >= 0);
 
     double cpu_before = cpu_seconds(workers[0]).value_or(0);
     auto window = std::chrono::steady_clock::now() + 1500ms;
-    eventually([&] { return std::chrono::steady_clock::now() >= window; }, 2s);  // observe an interval of time
+    eventually([&] { return std::chrono::steady_clock::now() >= window; },
+               2s);  // observe an interval of time
     double cpu_used = cpu_seconds(workers[0]).value_or(0) - cpu_before;
     MESSAGE("worker CPU over 1.5 s at EMFILE: " << cpu_used << " s");
     CHECK(cpu_used < 0.3);  // a spinning accept loop would burn the whole 1.5 s

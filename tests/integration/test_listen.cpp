@@ -56,7 +56,8 @@ TEST_CASE("a socket passed by systemd (LISTEN_FDS) is used instead of --listen")
     ServerOptions options;
     options.pass_listen_fd = sock.get();
     auto server = start_server({"--listen", "127.0.0.1:1"}, options);  // would fail to bind as non-root
-    CHECK(server->log().find("listening on 127.0.0.1:" + std::to_string(port) + " (passed by systemd)") != std::string::npos);
+    CHECK(server->log().find("listening on 127.0.0.1:" + std::to_string(port) + " (passed by systemd)") !=
+          std::string::npos);
     CHECK(echo_once(port, "activated") == "activated");
 }
 

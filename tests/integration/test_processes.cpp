@@ -32,7 +32,8 @@ std::string status_field(pid_t pid, const std::string& field) {
 
 unsigned long long mask_of(std::initializer_list<int> signals) {
     unsigned long long m = 0;
-    for (int s : signals) m |= 1ULL << (s - 1);
+    for (int s : signals)
+        m |= 1ULL << (s - 1);
     return m;
 }
 
@@ -49,7 +50,8 @@ TEST_CASE("a worker killed with SIGKILL is reaped, never left a zombie, and repl
     auto after = wait_for_workers(*server, 2);
     REQUIRE(after.size() == 2);
     CHECK(std::find(after.begin(), after.end(), victim) == after.end());
-    CHECK(server->wait_for_log("(pid " + std::to_string(victim) + ") killed by signal 9 (SIGKILL) unexpectedly", 5s) >= 0);
+    CHECK(server->wait_for_log(
+              "(pid " + std::to_string(victim) + ") killed by signal 9 (SIGKILL) unexpectedly", 5s) >= 0);
     CHECK(echo_once(server->port(), "after the kill") == "after the kill");
 }
 
@@ -59,9 +61,15 @@ TEST_CASE("workers killed at once, round after round: every one reaped and repla
     for (int round = 0; round < 5; ++round) {
         auto workers = wait_for_workers(*server, 2, 20s);
         REQUIRE_MESSAGE(workers.size() == 2, "round " << round);
-        for (pid_t w : workers) kill(w, SIGKILL);
+        for (pid_t w : workers)
+            kill(w, SIGKILL);
         // kill() returns before the target dies: wait until these are gone from /proc (dead and reaped).
-        REQUIRE(eventually([&] { return std::none_of(workers.begin(), workers.end(), [](pid_t p) { return proc_state(p).has_value(); }); }, 5s));
+        REQUIRE(eventually(
+            [&] {
+                return std::none_of(workers.begin(), workers.end(),
+                                    [](pid_t p) { return proc_state(p).has_value(); });
+            },
+            5s));
         all_killed.insert(all_killed.end(), workers.begin(), workers.end());
     }
     CHECK(wait_for_workers(*server, 2, 30s).size() == 2);
@@ -123,7 +131,8 @@ TEST_CASE("a worker starts with its own clean signal mask and none of the master
               mask_of({SIGHUP, SIGPIPE, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2}));
     }
     auto master_blocked = std::stoull(status_field(server->pid(), "SigBlk"), nullptr, 16);
-    CHECK(master_blocked == mask_of({SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU}));
+    CHECK(master_blocked ==
+          mask_of({SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU}));
 }
 
 TEST_CASE("SIGUSR1 logs the status line and the worker table") {
@@ -133,7 +142,8 @@ TEST_CASE("SIGUSR1 logs the status line and the worker table") {
     CHECK(echo_once(server->port(), "count me") == "count me");
     server->signal(SIGUSR1);
     CHECK(server->wait_for_log("status: running: 2/2 workers serving", 5s) >= 0);
-    for (pid_t w : workers) CHECK(server->wait_for_log("pid " + std::to_string(w) + " gen 0 serving", 5s) >= 0);
+    for (pid_t w : workers)
+        CHECK(server->wait_for_log("pid " + std::to_string(w) + " gen 0 serving", 5s) >= 0);
 }
 
 TEST_CASE("the default worker count is the number of usable CPUs") {
@@ -143,5 +153,6 @@ TEST_CASE("the default worker count is the number of usable CPUs") {
     REQUIRE(server.wait_ready());
     cpu_set_t set;
     sched_getaffinity(0, sizeof set, &set);
-    CHECK(wait_for_workers(server, static_cast<std::size_t>(CPU_COUNT(&set))).size() == static_cast<std::size_t>(CPU_COUNT(&set)));
+    CHECK(wait_for_workers(server, static_cast<std::size_t>(CPU_COUNT(&set))).size() ==
+          static_cast<std::size_t>(CPU_COUNT(&set)));
 }

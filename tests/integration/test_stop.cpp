@@ -16,7 +16,8 @@ std::string push_until_paused(int fd, std::uint64_t seed) {
     const std::string chunk = random_bytes(1 << 16, seed);
     auto stalled_since = std::chrono::steady_clock::now();
     auto give_up = stalled_since + 20s;
-    while (std::chrono::steady_clock::now() - stalled_since < 500ms && std::chrono::steady_clock::now() < give_up) {
+    while (std::chrono::steady_clock::now() - stalled_since < 500ms &&
+           std::chrono::steady_clock::now() < give_up) {
         ssize_t n = send(fd, chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n > 0) {
             sent.append(chunk.data(), static_cast<std::size_t>(n));
@@ -60,8 +61,10 @@ TEST_CASE("SIGTERM: idle connections close at once, a busy one gets every byte b
     CHECK(*back == sent + tail);
 
     CHECK(server->wait_exit_code(15s) == 0);
-    CHECK(std::chrono::steady_clock::now() - stop_at < 8s);  // it finished when the work did, not at the deadline
-    for (pid_t w : workers) CHECK(!proc_state(w));
+    CHECK(std::chrono::steady_clock::now() - stop_at <
+          8s);  // it finished when the work did, not at the deadline
+    for (pid_t w : workers)
+        CHECK(!proc_state(w));
     CHECK(server->log().find("outlived the stop deadline") == std::string::npos);
 }
 
@@ -74,16 +77,18 @@ TEST_CASE("SIGTERM with a client that never reads: the drain deadline ends it an
     CHECK(server->log().find("drain deadline reached: closing 1 busy connection(s)") != std::string::npos);
 }
 
-TEST_CASE("a worker that cannot drain (stopped) is SIGKILLed after the deadline and the exit status says so") {
+TEST_CASE(
+    "a worker that cannot drain (stopped) is SIGKILLed after the deadline and the exit status says so") {
     auto server = start_server({"--drain-timeout", "500ms", "--worker-timeout", "0"});
     auto workers = wait_for_workers(*server, 2);
     REQUIRE(workers.size() == 2);
     REQUIRE(kill(workers[0], SIGSTOP) == 0);
     server->signal(SIGTERM);
     CHECK(server->wait_exit_code(15s) == 3);
-    CHECK(server->log().find("(pid " + std::to_string(workers[0]) + ") outlived the stop deadline: sending SIGKILL") !=
-          std::string::npos);
-    for (pid_t w : workers) CHECK(!proc_state(w));
+    CHECK(server->log().find("(pid " + std::to_string(workers[0]) +
+                             ") outlived the stop deadline: sending SIGKILL") != std::string::npos);
+    for (pid_t w : workers)
+        CHECK(!proc_state(w));
 }
 
 TEST_CASE("SIGINT stops gracefully like SIGTERM") {
@@ -92,7 +97,8 @@ TEST_CASE("SIGINT stops gracefully like SIGTERM") {
     server->signal(SIGINT);
     CHECK(server->wait_exit_code(10s) == 0);
     CHECK(server->log().find("SIGINT: graceful stop") != std::string::npos);
-    for (pid_t w : workers) CHECK(!proc_state(w));
+    for (pid_t w : workers)
+        CHECK(!proc_state(w));
 }
 
 TEST_CASE("SIGQUIT: fast stop closes open connections at once and exits 0") {
@@ -105,5 +111,6 @@ TEST_CASE("SIGQUIT: fast stop closes open connections at once and exits 0") {
     CHECK(server->wait_exit_code(5s) == 0);
     CHECK(std::chrono::steady_clock::now() - start < 3s);
     CHECK(server->log().find("SIGQUIT: fast stop") != std::string::npos);
-    for (pid_t w : workers) CHECK(!proc_state(w));
+    for (pid_t w : workers)
+        CHECK(!proc_state(w));
 }

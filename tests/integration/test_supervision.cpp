@@ -16,13 +16,14 @@ namespace {
 
 // A steady stream of short connections from a background thread, each verified; counts failures.
 class ConnectionLoad {
-public:
-    explicit ConnectionLoad(std::uint16_t port) : thread_([this, port] {
-        for (std::uint64_t i = 0; !stop_; ++i) {
-            auto msg = random_bytes(64, i);
-            (echo_once(port, msg) == msg ? ok_ : failed_)++;
-        }
-    }) {}
+  public:
+    explicit ConnectionLoad(std::uint16_t port)
+        : thread_([this, port] {
+              for (std::uint64_t i = 0; !stop_; ++i) {
+                  auto msg = random_bytes(64, i);
+                  (echo_once(port, msg) == msg ? ok_ : failed_)++;
+              }
+          }) {}
     ~ConnectionLoad() { stop(); }
     void stop() {
         stop_ = true;
@@ -31,7 +32,7 @@ public:
     std::uint64_t ok() const { return ok_; }
     std::uint64_t failed() const { return failed_; }
 
-private:
+  private:
     std::atomic<bool> stop_{false};
     std::atomic<std::uint64_t> ok_{0}, failed_{0};
     std::thread thread_;
@@ -62,7 +63,8 @@ TEST_CASE("SIGHUP replaces every worker one by one without a single failed conne
     MESSAGE("connections during the reload: " << load.ok() << " ok, " << load.failed() << " failed");
     CHECK(load.failed() == 0);
     auto new_workers = wait_for_workers(*server, 2);
-    for (pid_t w : new_workers) CHECK(std::find(old_workers.begin(), old_workers.end(), w) == old_workers.end());
+    for (pid_t w : new_workers)
+        CHECK(std::find(old_workers.begin(), old_workers.end(), w) == old_workers.end());
     auto notes = server->notifications();
     CHECK(count(notes, "RELOADING=1") == 1);
     CHECK(count(notes, "READY=1") == 2);
@@ -125,7 +127,8 @@ TEST_CASE("a master that was stopped and resumed does not mass-kill its healthy 
     server->signal(SIGSTOP);
     REQUIRE(eventually([&] { return proc_state(server->pid()) == 'T'; }, 5s));
     auto resume_at = std::chrono::steady_clock::now() + 3s;
-    eventually([&] { return std::chrono::steady_clock::now() >= resume_at; }, 4s);  // three heartbeat periods pass
+    eventually([&] { return std::chrono::steady_clock::now() >= resume_at; },
+               4s);  // three heartbeat periods pass
     server->signal(SIGCONT);
     // Two more timeout periods: a master judging on the gap would have killed both by now.
     auto settle = std::chrono::steady_clock::now() + 2500ms;
@@ -142,7 +145,8 @@ TEST_CASE("fork() failing with EAGAIN under RLIMIT_NPROC is survived and recover
     auto server = start_server({"--workers", "2"}, options);
     REQUIRE(wait_for_workers(*server, 2).size() == 2);
     server->signal(SIGTTIN);
-    CHECK(server->wait_for_log("fork() failed while spawning worker 2: Resource temporarily unavailable; retrying", 10s) >= 0);
+    CHECK(server->wait_for_log(
+              "fork() failed while spawning worker 2: Resource temporarily unavailable; retrying", 10s) >= 0);
     CHECK(echo_once(server->port(), "still serving") == "still serving");
     CHECK(wait_for_workers(*server, 2).size() == 2);
     // The operator raises the running master's soft limit (as its own user, as `prlimit --pid` would):
@@ -163,13 +167,15 @@ TEST_CASE("fork() failing with EAGAIN under RLIMIT_NPROC is survived and recover
     CHECK(wait_for_workers(*server, 3, 40s).size() == 3);
 }
 
-TEST_CASE("signal storms: thousands of signals never lose the SIGTERM, leave a zombie or a wrong worker count") {
+TEST_CASE(
+    "signal storms: thousands of signals never lose the SIGTERM, leave a zombie or a wrong worker count") {
     auto server = start_server({"--workers", "2"});
     REQUIRE(wait_for_workers(*server, 2).size() == 2);
     ConnectionLoad load(server->port());
     std::vector<pid_t> killed;
     for (int burst = 0; burst < 5; ++burst) {
-        for (int i = 0; i < 400; ++i) server->signal(i % 10 == 0 ? SIGHUP : SIGUSR1);
+        for (int i = 0; i < 400; ++i)
+            server->signal(i % 10 == 0 ? SIGHUP : SIGUSR1);
         auto workers = server->workers();
         if (!workers.empty()) {
             kill(workers.front(), SIGKILL);  // a SIGCHLD in the middle of it all
@@ -179,11 +185,13 @@ TEST_CASE("signal storms: thousands of signals never lose the SIGTERM, leave a z
     // Settled: exactly two serving workers, nothing dead left unreaped.
     CHECK(server->wait_for_log("reload complete", 30s) >= 0);
     CHECK(wait_for_workers(*server, 2, 30s).size() == 2);
-    for (pid_t child : server->workers()) CHECK(proc_state(child) != 'Z');
+    for (pid_t child : server->workers())
+        CHECK(proc_state(child) != 'Z');
     CHECK(eventually([&] { return none_alive(killed); }, 10s));
     load.stop();
     // HUP and USR1 must cost no connection; each SIGKILL may break the one connection in flight on it.
-    MESSAGE(load.ok() << " connections ok, " << load.failed() << " failed, " << killed.size() << " workers killed");
+    MESSAGE(load.ok() << " connections ok, " << load.failed() << " failed, " << killed.size()
+                      << " workers killed");
     CHECK(load.failed() <= killed.size());
     server->signal(SIGUSR1);
     server->signal(SIGTERM);

@@ -31,8 +31,10 @@ TEST_CASE("zombie mode: K worker deaths leave exactly K <defunct> children until
                 return live.size() == 2;
             },
             20s));
-        for (pid_t p : live) kill(p, SIGKILL);
-        REQUIRE(eventually([&] { return std::none_of(live.begin(), live.end(), alive); }, 5s));  // dead: now Z
+        for (pid_t p : live)
+            kill(p, SIGKILL);
+        REQUIRE(
+            eventually([&] { return std::none_of(live.begin(), live.end(), alive); }, 5s));  // dead: now Z
         killed.insert(killed.end(), live.begin(), live.end());
     }
     CHECK(eventually([&] { return zombies_of(*server).size() == 6; }, 10s));
@@ -47,15 +49,19 @@ TEST_CASE("zombie mode: K worker deaths leave exactly K <defunct> children until
     server->signal(SIGUSR2);
     CHECK(server->wait_for_log("SIGUSR2: reaped 6 zombie(s)", 5s) >= 0);
     CHECK(zombies_of(*server).empty());
-    for (pid_t z : killed) CHECK(!proc_state(z));
+    for (pid_t z : killed)
+        CHECK(!proc_state(z));
     CHECK(echo_once(server->port(), "alive") == "alive");
 }
 
-TEST_CASE("zombie mode's cost: zombies exhaust RLIMIT_NPROC, fork fails with EAGAIN, and the master stays bounded") {
+TEST_CASE(
+    "zombie mode's cost: zombies exhaust RLIMIT_NPROC, fork fails with EAGAIN, and the master stays "
+    "bounded") {
     ServerOptions options;
     options.uid = kUidZombieCost;
     options.nproc = 6;
-    auto server = start_server({"--workers", "2", "--zombie-mode", "--zombie-worker-lifetime", "300ms"}, options);
+    auto server =
+        start_server({"--workers", "2", "--zombie-mode", "--zombie-worker-lifetime", "300ms"}, options);
     CHECK(server->wait_for_log("fork() failed while spawning worker", 20s) >= 0);
     CHECK(server->wait_for_log("unreaped zombie(s) count against RLIMIT_NPROC", 5s) >= 0);
     CHECK(server->workers().size() <= 5);  // never more than the limit allows: no fork bomb
@@ -70,7 +76,8 @@ TEST_CASE("zombie mode: when the master dies its zombies are reparented and reap
     REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
     auto server = start_server({"--workers", "2", "--zombie-mode"});
     auto workers = wait_for_workers(*server, 2);
-    for (pid_t p : workers) kill(p, SIGKILL);
+    for (pid_t p : workers)
+        kill(p, SIGKILL);
     REQUIRE(eventually([&] { return zombies_of(*server).size() == 2; }, 10s));
     server->signal(SIGKILL);
     REQUIRE(server->wait_exit_code(5s) == 128 + SIGKILL);
@@ -84,7 +91,8 @@ TEST_CASE("zombie mode: when the master dies its zombies are reparented and reap
         5s);
     CHECK(reaped == 2);
     // The replacements, orphaned too, die with the master (PDEATHSIG) and are reaped the same way.
-    for (pid_t p : workers) CHECK(!proc_state(p));
+    for (pid_t p : workers)
+        CHECK(!proc_state(p));
     while (waitpid(-1, nullptr, WNOHANG) > 0) {
     }
 }

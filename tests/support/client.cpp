@@ -72,8 +72,8 @@ UniqueFd listen_loopback(std::uint16_t& port) {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
-    if (!fd.valid() || bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || listen(fd.get(), 16) < 0 ||
-        getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0)
+    if (!fd.valid() || bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 ||
+        listen(fd.get(), 16) < 0 || getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0)
         return {};
     port = ntohs(a.sin_port);
     return fd;
@@ -160,11 +160,13 @@ std::string random_bytes(std::size_t n, std::uint64_t seed) {
         auto v = rng();
         std::memcpy(out.data() + i, &v, 8);
     }
-    for (auto v = rng(); i < n; ++i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+    for (auto v = rng(); i < n; ++i, v >>= 8)
+        out[i] = static_cast<char>(v & 0xff);
     return out;
 }
 
-std::vector<std::optional<std::string>> exchange_all(const std::vector<int>& fds_in, const std::vector<std::string>& payloads,
+std::vector<std::optional<std::string>> exchange_all(const std::vector<int>& fds_in,
+                                                     const std::vector<std::string>& payloads,
                                                      Duration timeout) {
     struct Conn {
         int fd = -1;
@@ -175,7 +177,8 @@ std::vector<std::optional<std::string>> exchange_all(const std::vector<int>& fds
     };
     auto deadline = Clock::now() + timeout;
     std::vector<Conn> conns(payloads.size());
-    for (std::size_t i = 0; i < payloads.size(); ++i) conns[i].fd = fds_in[i];
+    for (std::size_t i = 0; i < payloads.size(); ++i)
+        conns[i].fd = fds_in[i];
     std::vector<std::optional<std::string>> results(payloads.size());
     char buf[65536];
     for (;;) {
@@ -197,7 +200,8 @@ std::vector<std::optional<std::string>> exchange_all(const std::vector<int>& fds
             const auto& payload = payloads[index[k]];
             if ((fds[k].revents & POLLOUT) && !c.half_closed) {
                 if (c.sent < payload.size()) {
-                    ssize_t n = send(c.fd, payload.data() + c.sent, std::min<std::size_t>(payload.size() - c.sent, 1 << 18),
+                    ssize_t n = send(c.fd, payload.data() + c.sent,
+                                     std::min<std::size_t>(payload.size() - c.sent, 1 << 18),
                                      MSG_NOSIGNAL | MSG_DONTWAIT);
                     if (n > 0) c.sent += static_cast<std::size_t>(n);
                 }
@@ -224,7 +228,8 @@ std::optional<std::string> exchange(int fd, const std::string& payload, Duration
     return exchange_all({fd}, {payload}, timeout)[0];
 }
 
-std::vector<std::optional<std::string>> echo_concurrently(std::uint16_t port, const std::vector<std::string>& payloads,
+std::vector<std::optional<std::string>> echo_concurrently(std::uint16_t port,
+                                                          const std::vector<std::string>& payloads,
                                                           Duration timeout) {
     std::vector<UniqueFd> owned;
     std::vector<int> fds;

@@ -15,7 +15,9 @@ using echo::UniqueFd;
 
 // Connects to host:port (IPv4 or IPv6 literal); an invalid fd on failure or timeout.
 UniqueFd connect_to(const std::string& host, std::uint16_t port, Duration timeout = 5s);
-inline UniqueFd connect_local(std::uint16_t port, Duration timeout = 5s) { return connect_to("127.0.0.1", port, timeout); }
+inline UniqueFd connect_local(std::uint16_t port, Duration timeout = 5s) {
+    return connect_to("127.0.0.1", port, timeout);
+}
 
 // A listening TCP socket on 127.0.0.1 with a kernel-chosen port, which it stores in `port`.
 UniqueFd listen_loopback(std::uint16_t& port);
@@ -35,11 +37,13 @@ std::string random_bytes(std::size_t n, std::uint64_t seed);
 // connection, what came back before the server closed, or std::nullopt on timeout.
 // The same over connections the caller opened: sends payloads[i] on fds[i] while reading, half-closes, and
 // returns what came back until EOF.
-std::vector<std::optional<std::string>> exchange_all(const std::vector<int>& fds, const std::vector<std::string>& payloads,
+std::vector<std::optional<std::string>> exchange_all(const std::vector<int>& fds,
+                                                     const std::vector<std::string>& payloads,
                                                      Duration timeout);
 std::optional<std::string> exchange(int fd, const std::string& payload, Duration timeout);
 
-std::vector<std::optional<std::string>> echo_concurrently(std::uint16_t port, const std::vector<std::string>& payloads,
+std::vector<std::optional<std::string>> echo_concurrently(std::uint16_t port,
+                                                          const std::vector<std::string>& payloads,
                                                           Duration timeout);
 
 }  // namespace test

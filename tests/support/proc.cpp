@@ -22,7 +22,8 @@ std::optional<std::vector<std::string>> stat_fields(pid_t pid) {
     if (close == std::string::npos) return std::nullopt;
     std::istringstream rest(text.substr(close + 2));
     std::vector<std::string> fields;
-    for (std::string f; rest >> f;) fields.push_back(f);
+    for (std::string f; rest >> f;)
+        fields.push_back(f);
     return fields;  // [0] state, [1] ppid, … [11] utime, [12] stime
 }
 

@@ -30,9 +30,11 @@ std::string server_binary() {
 // In a forked child: exec `argv` with exactly `env`; 127 if that fails, as a shell would say.
 [[noreturn]] void exec_or_die(std::vector<std::string>& argv_s, std::vector<std::string>& env) {
     std::vector<char*> argv, envp;
-    for (auto& a : argv_s) argv.push_back(a.data());
+    for (auto& a : argv_s)
+        argv.push_back(a.data());
     argv.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
+    for (auto& e : env)
+        envp.push_back(e.data());
     envp.push_back(nullptr);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
@@ -71,7 +73,8 @@ ServerProcess::ServerProcess(ServerOptions options) {
     // A clean environment: nothing of the CI's or a developer's ECHO_*/systemd variables leaks in.
     std::vector<std::string> env = clean_environment();
     env.push_back("NOTIFY_SOCKET=" + notify_path);
-    for (auto& [k, v] : options.env) env.push_back(k + "=" + v);
+    for (auto& [k, v] : options.env)
+        env.push_back(k + "=" + v);
 
     std::string binary = options.binary.empty() ? server_binary() : options.binary;
     std::vector<std::string> argv_s{binary};
@@ -117,11 +120,12 @@ ServerProcess::ServerProcess(ServerOptions options) {
     close(log_fd);
 }
 
-RunResult run_to_exit(const std::vector<std::string>& args, const std::vector<std::pair<std::string, std::string>>& extra,
-                      Duration timeout) {
+RunResult run_to_exit(const std::vector<std::string>& args,
+                      const std::vector<std::pair<std::string, std::string>>& extra, Duration timeout) {
     RunResult result;
     auto env = clean_environment();
-    for (auto& [k, v] : extra) env.push_back(k + "=" + v);
+    for (auto& [k, v] : extra)
+        env.push_back(k + "=" + v);
     std::vector<std::string> argv_s{server_binary()};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     int out[2], err[2];
@@ -139,7 +143,9 @@ RunResult run_to_exit(const std::vector<std::string>& args, const std::vector<st
     int open_pipes = 2;
     char buf[4096];
     while (open_pipes > 0) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+                .count();
         if (left <= 0 || poll(fds, 2, static_cast<int>(left)) <= 0) break;
         for (int i = 0; i < 2; ++i) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
@@ -156,7 +162,8 @@ RunResult run_to_exit(const std::vector<std::string>& args, const std::vector<st
     for (auto& f : fds)
         if (f.fd >= 0) close(f.fd);
     int status = 0;
-    if (!eventually([&] { return waitpid(pid, &status, WNOHANG) == pid; }, deadline - std::chrono::steady_clock::now())) {
+    if (!eventually([&] { return waitpid(pid, &status, WNOHANG) == pid; },
+                    deadline - std::chrono::steady_clock::now())) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         return result;
@@ -172,7 +179,12 @@ ServerProcess::~ServerProcess() {
         waitpid(pid_, nullptr, 0);
         // Leave nothing behind for the next test: the orphans are dying; wait until they have left /proc
         // entirely, since even a zombie still counts against its user's RLIMIT_NPROC.
-        eventually([&] { return std::none_of(workers.begin(), workers.end(), [](pid_t p) { return proc_state(p).has_value(); }); }, 5s);
+        eventually(
+            [&] {
+                return std::none_of(workers.begin(), workers.end(),
+                                    [](pid_t p) { return proc_state(p).has_value(); });
+            },
+            5s);
     }
     stop_ = true;
     if (notify_thread_.joinable()) notify_thread_.join();
@@ -193,7 +205,8 @@ void ServerProcess::notify_loop() {
         if (n <= 0) continue;
         std::istringstream lines(std::string(buf, static_cast<std::size_t>(n)));
         std::lock_guard lock(mutex_);
-        for (std::string line; std::getline(lines, line);) notifications_.push_back(line);
+        for (std::string line; std::getline(lines, line);)
+            notifications_.push_back(line);
     }
 }
 
@@ -242,7 +255,9 @@ bool ServerProcess::wait_ready(Duration timeout) {
     return true;
 }
 
-void ServerProcess::signal(int signo) const { kill(pid_, signo); }
+void ServerProcess::signal(int signo) const {
+    kill(pid_, signo);
+}
 
 std::optional<int> ServerProcess::wait_exit(Duration timeout) {
     int status = 0;

@@ -1,6 +1,6 @@
 // server_process.hpp: starts the real echo-hardened binary for a black-box test and watches it: its log (a
-// file, so a chatty server can never block on a full pipe), its sd_notify messages (a socket the harness owns,
-// drained by a thread), its exit status. The destructor SIGKILLs and reaps it if the test did not.
+// file, so a chatty server can never block on a full pipe), its sd_notify messages (a socket the harness
+// owns, drained by a thread), its exit status. The destructor SIGKILLs and reaps it if the test did not.
 #pragma once
 
 #include <sys/resource.h>
@@ -22,11 +22,11 @@
 namespace test {
 
 struct ServerOptions {
-    std::vector<std::string> args;                             // after the binary
-    std::vector<std::pair<std::string, std::string>> env;      // added to a clean copy of the environment
-    std::optional<rlim_t> nofile;                              // RLIMIT_NOFILE for the server
-    int pass_listen_fd = -1;  // socket activation: becomes fd 3 with LISTEN_FDS=1 and LISTEN_PID=the child
-    std::string binary;       // default: the echo-hardened under test
+    std::vector<std::string> args;                         // after the binary
+    std::vector<std::pair<std::string, std::string>> env;  // added to a clean copy of the environment
+    std::optional<rlim_t> nofile;                          // RLIMIT_NOFILE for the server
+    int pass_listen_fd = -1;   // socket activation: becomes fd 3 with LISTEN_FDS=1 and LISTEN_PID=the child
+    std::string binary;        // default: the echo-hardened under test
     std::optional<uid_t> uid;  // run as this user (RLIMIT_NPROC does not bind root)
     std::optional<rlim_t> nproc;       // soft RLIMIT_NPROC
     std::optional<rlim_t> nproc_hard;  // hard limit; defaults to the soft one
@@ -40,11 +40,12 @@ struct RunResult {
 };
 
 // Runs the binary to completion with a bounded wait, capturing stdout and stderr.
-RunResult run_to_exit(const std::vector<std::string>& args, const std::vector<std::pair<std::string, std::string>>& env = {},
+RunResult run_to_exit(const std::vector<std::string>& args,
+                      const std::vector<std::pair<std::string, std::string>>& env = {},
                       Duration timeout = 10s);
 
 class ServerProcess {
-public:
+  public:
     explicit ServerProcess(ServerOptions options);
     ServerProcess(const ServerProcess&) = delete;
     ServerProcess& operator=(const ServerProcess&) = delete;
@@ -68,7 +69,7 @@ public:
     // Convenience: exit code, or 128+signal, or -1 on timeout.
     int wait_exit_code(Duration timeout);
 
-private:
+  private:
     void notify_loop();
 
     pid_t pid_ = -1;

@@ -13,5 +13,6 @@ TEST_CASE("one death is replaced at once, repeated quick deaths back off exponen
     CHECK(backoff_delay(4) == 4 * kBackoffBase);
     CHECK(backoff_delay(20) == kBackoffCap);
     CHECK(backoff_delay(1000) == kBackoffCap);
-    for (unsigned k = 2; k < 40; ++k) CHECK(backoff_delay(k + 1) >= backoff_delay(k));
+    for (unsigned k = 2; k < 40; ++k)
+        CHECK(backoff_delay(k + 1) >= backoff_delay(k));
 }

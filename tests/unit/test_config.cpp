@@ -53,8 +53,8 @@ TEST_CASE("defaults") {
 
 TEST_CASE("flags in both spellings, repeated --listen, switches") {
     auto p = parse({"--workers", "3", "--listen=127.0.0.1:1", "--listen", "[::1]:2", "--idle-timeout=1.5",
-                    "--drain-timeout", "250ms", "--buffer-size", "1M", "--log-level", "debug", "--zombie-mode",
-                    "--max-connections", "7"});
+                    "--drain-timeout", "250ms", "--buffer-size", "1M", "--log-level", "debug",
+                    "--zombie-mode", "--max-connections", "7"});
     REQUIRE(p.error.empty());
     CHECK(p.config.workers == 3);
     REQUIRE(p.config.listen.size() == 2);
@@ -68,7 +68,8 @@ TEST_CASE("flags in both spellings, repeated --listen, switches") {
 }
 
 TEST_CASE("help and version win over everything else") {
-    CHECK(parse({"--workers", "x", "--help"}).action == CliAction::Help);  // asking for help is never an error
+    CHECK(parse({"--workers", "x", "--help"}).action ==
+          CliAction::Help);  // asking for help is never an error
     CHECK(parse({"--help"}).action == CliAction::Help);
     CHECK(parse({"--version"}).action == CliAction::Version);
     CHECK(usage_text().find("--drain-timeout") != std::string::npos);
@@ -76,7 +77,8 @@ TEST_CASE("help and version win over everything else") {
 }
 
 TEST_CASE("precedence: command line over environment over config file over defaults") {
-    TempFile file("# comment\nworkers = 5\nidle-timeout = 7  # trailing\nlisten = 127.0.0.1:9,127.0.0.1:10\n");
+    TempFile file(
+        "# comment\nworkers = 5\nidle-timeout = 7  # trailing\nlisten = 127.0.0.1:9,127.0.0.1:10\n");
     auto from_file = parse({"--config", file.path});
     REQUIRE(from_file.error.empty());
     CHECK(from_file.config.workers == 5);

@@ -10,7 +10,9 @@
 using namespace echo;
 
 namespace {
-bool is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+bool is_open(int fd) {
+    return fcntl(fd, F_GETFD) != -1;
+}
 }  // namespace
 
 TEST_CASE("UniqueFd closes on destruction, moves ownership, releases on request") {
