@@ -48,46 +48,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The server's "ready: N workers accepting on ADDR:PORT" line is the readiness signal; port 0 avoids collisions.
+# shellcheck source=runbook/lib/server.sh
+source "$(dirname "$0")/lib/server.sh"
+
 start_server() {
-    mkfifo "$workdir/server.fifo"
-    "$server_bin" --listen 127.0.0.1:0 --workers 2 2>"$workdir/server.fifo" &
-    server_pid=$!
-    exec {server_err}<"$workdir/server.fifo"
-    local deadline=$((SECONDS + 15)) line left
-    while :; do
-        left=$((deadline - SECONDS))
-        ((left > 0)) || { echo "netcat-load: no ready line from $server_bin within 15 s" >&2; exit 1; }
-        IFS= read -r -t "$left" line <&"$server_err" || { echo "netcat-load: $server_bin died before ready" >&2; exit 1; }
-        printf '%s\n' "$line" >>"$workdir/server.log"
-        if [[ $line =~ ready:\ [0-9]+\ workers?\ accepting\ on\ 127\.0\.0\.1:([0-9]+) ]]; then
-            target="127.0.0.1:${BASH_REMATCH[1]}"
-            break
-        fi
-    done
-    cat <&"$server_err" >>"$workdir/server.log" &
-    drain_pid=$!
-    exec {server_err}<&-
+    server_start "$server_bin" || { echo "netcat-load: the server did not start" >&2; exit 1; }
+    target="127.0.0.1:$server_port"
 }
 
 stop_server() {
     kill -TERM "$server_pid"
-    local deadline=$((SECONDS + 30)) state=""
-    while ((SECONDS < deadline)); do
-        state=$(awk '{print $3}' "/proc/$server_pid/stat" 2>/dev/null || echo gone)
-        [[ $state == Z || $state == gone ]] && break
-        sleep 0.05
-    done
-    if [[ $state != Z && $state != gone ]]; then
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=""
+    local rc=0
+    server_wait_exit "$server_pid" 30 || rc=$?
+    server_pid=""
+    if ((rc == 124)); then
         echo "netcat-load: server still running 30 s after SIGTERM; killed" >&2
         return 1
     fi
-    local rc=0
-    wait "$server_pid" || rc=$?
-    server_pid=""
     if ((rc != 0)); then
         echo "netcat-load: server exited $rc on SIGTERM, expected 0" >&2
         return 1

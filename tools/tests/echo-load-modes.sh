@@ -22,47 +22,8 @@ failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 die() { echo "FAIL: $*" >&2; [[ -f $workdir/server.log ]] && sed 's/^/  server: /' "$workdir/server.log" >&2; exit 1; }
 
-# Starts the server on an ephemeral port and returns once it has printed its ready line (the readiness signal).
-start_server() {
-    mkfifo "$workdir/server.fifo"
-    "$server_bin" --listen 127.0.0.1:0 --workers 2 2>"$workdir/server.fifo" &
-    server_pid=$!
-    exec {server_err}<"$workdir/server.fifo"
-    local deadline=$((SECONDS + 15)) line
-    while :; do
-        local left=$((deadline - SECONDS))
-        ((left > 0)) || die "no ready line from $server_bin within 15 s"
-        IFS= read -r -t "$left" line <&"$server_err" || die "$server_bin exited or went silent before its ready line"
-        printf '%s\n' "$line" >>"$workdir/server.log"
-        if [[ $line =~ ready:\ [0-9]+\ workers?\ accepting\ on\ 127\.0\.0\.1:([0-9]+) ]]; then
-            server_port=${BASH_REMATCH[1]}
-            break
-        fi
-    done
-    # Keep draining its stderr so a chatty server never blocks on a full pipe.
-    cat <&"$server_err" >>"$workdir/server.log" &
-    drain_pid=$!
-    exec {server_err}<&-
-}
-
-# Waits (bounded) for a child that was signalled; a zombie counts as exited.
-wait_exit() {
-    local pid=$1 seconds=$2 deadline state
-    deadline=$((SECONDS + seconds))
-    while ((SECONDS < deadline)); do
-        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo gone)
-        [[ $state == Z || $state == gone ]] && break
-        sleep 0.05
-    done
-    local rc=0
-    if [[ $state != Z && $state != gone ]]; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        return 124
-    fi
-    wait "$pid" || rc=$?
-    return "$rc"
-}
+# shellcheck source=runbook/lib/server.sh
+source "$(dirname "$0")/../../runbook/lib/server.sh"
 
 json_field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n1 | cut -d: -f2; }
 
@@ -85,7 +46,7 @@ run_load() {
     fi
 }
 
-start_server
+server_start "$server_bin" || die "the server did not start"
 echo "server $server_bin ready on 127.0.0.1:$server_port (pid $server_pid)"
 
 run_load "pingpong 10 x 64 B" ops 100 --mode pingpong -c 10 -s 64 -d 1
@@ -98,7 +59,7 @@ run_load "hold 1000" held 1000 --mode hold -c 1000 -d 1 --interval 0.5
 
 kill -TERM "$server_pid"
 rc=0
-wait_exit "$server_pid" 30 || rc=$?
+server_wait_exit "$server_pid" 30 || rc=$?
 server_pid=""
 if ((rc == 0)); then
     echo "ok: server exited 0 on SIGTERM"
