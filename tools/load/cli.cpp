@@ -36,6 +36,8 @@ Bounds:
 Running:
   -t, --threads N        threads, each with its own epoll loop (default 1)
   --seed N               seed of the byte patterns (default 1)
+  --reconnect            a connection the server closes or resets is counted as dropped and reopened,
+                         not as an error (fault tests: the bytes echoed before the drop are still verified)
   --json                 print the summary as one JSON object instead of text
   -h, --help             show this help
 Exit status: 0 no errors, 1 errors counted (or the run could not start), 2 usage error.
@@ -55,6 +57,7 @@ enum OptionId : int {
     kTimeout,
     kSeed,
     kJson,
+    kReconnect,
 };
 
 const option kLongOptions[] = {
@@ -73,6 +76,7 @@ const option kLongOptions[] = {
     {"threads", required_argument, nullptr, 't'},
     {"seed", required_argument, nullptr, kSeed},
     {"json", no_argument, nullptr, kJson},
+    {"reconnect", no_argument, nullptr, kReconnect},
     {"help", no_argument, nullptr, 'h'},
     {nullptr, 0, nullptr, 0},
 };
@@ -246,6 +250,9 @@ std::optional<std::string> apply(Options& opt, Seen& seen, int id, std::string_v
         }
         case kJson:
             opt.json = true;
+            return std::nullopt;
+        case kReconnect:
+            opt.reconnect = true;
             return std::nullopt;
         default:
             return "internal error: unhandled option";

@@ -294,6 +294,17 @@ void Connection::settle(ThreadContext& ctx) {
 void Connection::fail(ThreadContext& ctx, ErrorKind kind, std::string_view what, int err) {
     std::string detail = "connection " + std::to_string(id_) + ": " + std::string(what);
     if (err != 0) detail += std::string(": ") + std::strerror(err);
+    const bool established = state_ == State::Exchanging || state_ == State::Resting;
+    if (ctx.opt.reconnect && established && (kind == ErrorKind::Eof || kind == ErrorKind::Reset)) {
+        // A fault test killed the process serving this socket: what arrived before was verified, what was
+        // in flight is gone with it. A mismatch or a stall is still an error: those are the server's fault.
+        ++ctx.stats.dropped;
+        if (ctx.stats.first_drop.empty()) ctx.stats.first_drop = std::move(detail);
+        drop_socket();
+        state_ = State::Idle;
+        if (!ctx.stopping) ctx.to_connect.push_back(id_);
+        return;
+    }
     ctx.stats.add_error(kind, std::move(detail));
     if (state_ == State::Connecting) --ctx.connecting;
     settle(ctx);

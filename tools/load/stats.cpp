@@ -46,11 +46,13 @@ void Stats::merge(const Stats& other) {
     total_bytes += other.total_bytes;
     established += other.established;
     held += other.held;
+    dropped += other.dropped;
     establish_seconds = std::max(establish_seconds, other.establish_seconds);
     elapsed = std::max(elapsed, other.elapsed);
     for (std::size_t i = 0; i < kErrorKinds; ++i)
         errors[i] += other.errors[i];
     if (first_error.empty()) first_error = other.first_error;
+    if (first_drop.empty()) first_drop = other.first_drop;
     latency.merge(other.latency);
 }
 

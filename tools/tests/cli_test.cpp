@@ -47,6 +47,8 @@ TEST_CASE("defaults: pingpong, one connection, 64 bytes, 5 seconds, 127.0.0.1:70
     CHECK(o.duration == 5.0);
     CHECK(o.port == 7007);
     CHECK(o.addr.ss_family == AF_INET);
+    CHECK_FALSE(o.reconnect);
+    CHECK(ok({"--reconnect"}).reconnect);
 }
 
 TEST_CASE("targets: IPv4, bracketed IPv6, host and port apart") {
