@@ -101,6 +101,7 @@ class Master {
     void check_heartbeats(TimePoint now);
     void kill_stragglers();
     void drain_channel(WorkerProcess& w, TimePoint now);
+    void log_accepting(const WorkerProcess& w, TimePoint now);
     void forget_channel(WorkerProcess& w);
     void log_status_table(TimePoint now);
     std::string status_line() const;
@@ -301,9 +302,23 @@ void Master::drain_channel(WorkerProcess& w, TimePoint now) {
         w.last_report = report;
         if (report.kind == WorkerReport::Kind::Ready && w.phase == WorkerPhase::Starting) {
             w.phase = WorkerPhase::Serving;
-            spdlog::debug("worker {} (pid {}) is accepting", w.slot, w.pid);
+            log_accepting(w, now);
         }
     }
+}
+
+void Master::log_accepting(const WorkerProcess& w, TimePoint now) {
+    auto& down_since = slots_[w.slot].down_since;
+    if (!down_since) {
+        spdlog::debug("worker {} (pid {}) is accepting", w.slot, w.pid);
+        return;
+    }
+    // How long a crash took capacity away, back-off included: the figure an operator wants after a kill
+    // (RUNBOOK.md "Reliability").
+    spdlog::info(
+        "worker {} (pid {}) is accepting: the slot was empty for {:.1f} ms after its last worker died",
+        w.slot, w.pid, to_seconds(now - *down_since) * 1000.0);
+    down_since.reset();
 }
 
 void Master::forget_channel(WorkerProcess& w) {
@@ -483,6 +498,7 @@ void Master::schedule_respawn(const WorkerProcess& w, int status, TimePoint now)
     ++s.quick_exits;
     Duration delay = backoff_delay(s.quick_exits);
     s.respawn_after = now + delay;
+    if (!s.down_since) s.down_since = now;
     if (s.quick_exits >= kCrashLoopThreshold)
         spdlog::error(
             "worker {} is crash-looping: {} exits in a row within {:.1f}s of starting; next start in {:.1f}s",

@@ -16,6 +16,7 @@
 #include "epoll.hpp"
 #include "exit_codes.hpp"
 #include "log.hpp"
+#include "memory_return.hpp"
 #include "seccomp_filter.hpp"
 #include "signals.hpp"
 #include "timer_fd.hpp"
@@ -132,6 +133,7 @@ class WorkerLoop {
     RateLimitedWarning capacity_warning_;
 
     std::uint32_t open_ = 0;
+    MemoryReturn memory_return_;
     std::uint64_t accepted_ = 0;
     EchoCounters counters_;
 };
@@ -305,6 +307,7 @@ void WorkerLoop::add_connection(UniqueFd fd, TimePoint now) {
     conn->set_armed(EPOLLIN);
     ++open_;
     ++accepted_;
+    memory_return_.opened(open_);
     by_fd_[index] = std::move(conn);
     touch(*by_fd_[index]);
 }
@@ -366,6 +369,8 @@ void WorkerLoop::close_connection(Connection& c) {
     // close() removes the fd from the epoll set; no EPOLL_CTL_DEL needed (no other process shares this fd).
     by_fd_[static_cast<std::size_t>(c.fd())].reset();
     --open_;
+    if (memory_return_.closed(open_))
+        spdlog::debug("returned freed memory to the kernel; {} connection(s) open", open_);
     if (at_capacity_ && open_ < setup_.config.max_connections) {
         at_capacity_ = false;
         refresh_accepting();

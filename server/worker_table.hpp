@@ -39,6 +39,7 @@ struct SlotState {
     unsigned quick_exits = 0;                // consecutive deaths soon after start
     std::optional<TimePoint> respawn_after;  // not before this
     bool fatal = false;                      // a worker exited with kWorkerExitFatal: do not respawn
+    std::optional<TimePoint> down_since;     // its worker died unexpectedly: logged when refilled
 };
 
 class WorkerTable {
