@@ -1,11 +1,14 @@
 // config.cpp: one table of options drives the command line, the ECHO_* environment and the config file alike.
 #include "config.hpp"
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <sstream>
+#include <system_error>
 
 namespace echo {
 namespace {
@@ -20,6 +23,37 @@ struct Option {
     const char* help;
     Apply apply;
 };
+
+// Values in error messages are shown at most this long: a megabyte pasted into a variable must not become a
+// megabyte-long log line (the journal splits lines past its LineMax, 48K by default).
+constexpr std::size_t kShownBytes = 64;
+
+// A value as an error message shows it: quoted, and abbreviated past kShownBytes (on a UTF-8 boundary).
+std::string quoted(std::string_view value) {
+    if (value.size() <= kShownBytes) return "'" + std::string(value) + "'";
+    std::size_t cut = kShownBytes;
+    while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80)
+        --cut;
+    return "'" + std::string(value.substr(0, cut)) + "...' (" + std::to_string(value.size()) + " bytes)";
+}
+
+// Control characters escaped as \xNN: a newline in a variable would split the one-line message in two, a NUL
+// would cut it short (R9).
+std::string printable(std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x20 && c != 0x7f) {
+            out += ch;
+        } else {
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xf];
+        }
+    }
+    return out;
+}
 
 std::optional<unsigned long long> parse_unsigned(std::string_view text) {
     unsigned long long value = 0;
@@ -76,7 +110,9 @@ const std::vector<Option>& options() {
                  auto item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
                  std::string why;
                  auto addr = parse_listen_address(item, why);
-                 if (!addr) return why;
+                 // The reason quotes the host; one too long to be an address would make the line as long.
+                 if (!addr)
+                     return item.size() > kShownBytes ? "expected ADDR:PORT (IPv6 as [ADDR]:PORT)" : why;
                  c.listen.push_back(*addr);
                  if (comma == std::string_view::npos) break;
                  start = comma + 1;
@@ -177,23 +213,45 @@ struct Layer {
     }
 };
 
-std::string apply_file(Config& config, const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return "cannot read config file " + path;
+// Far more than any real configuration; the bound makes --config /dev/zero an error rather than a hang.
+constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
+
+// Reads the whole file into `text`; returns why it could not.
+std::optional<std::string> read_config_file(const std::string& path, std::string& text) {
+    constexpr std::size_t kChunk = 64 * 1024;
+    std::ifstream in(path, std::ios::binary);
+    while (in && text.size() <= kMaxConfigBytes) {
+        auto used = text.size();
+        text.resize(used + kChunk);
+        in.read(text.data() + used, kChunk);
+        text.resize(used + static_cast<std::size_t>(in.gcount()));
+    }
+    if (text.size() > kMaxConfigBytes) return "the file is larger than 16 MiB";
+    // A failed open, or a failed read (EISDIR: a directory opens fine), stops before the end of the file.
+    if (!in.eof()) return "cannot read it: " + std::generic_category().message(errno);
+    return std::nullopt;
+}
+
+// `source` is where the file's name came from: --config or ECHO_CONFIG.
+std::string apply_file(Config& config, const std::string& path, const std::string& source) {
+    std::string text;
+    if (auto why = read_config_file(path, text))
+        return "invalid value " + quoted(path) + " for " + source + ": " + *why;
     Layer layer{config};
+    std::istringstream in(text);
     std::string line;
     for (int number = 1; std::getline(in, line); ++number) {
         auto content = trim(line.substr(0, line.find('#')));
         if (content.empty()) continue;
         auto eq = content.find('=');
         auto where = "config file " + path + " line " + std::to_string(number) + ": ";
-        if (eq == std::string::npos) return where + "expected 'name = value'";
+        if (eq == std::string::npos) return where + "expected 'name = value', not " + quoted(content);
         auto name = trim(std::string_view(content).substr(0, eq));
         auto value = trim(std::string_view(content).substr(eq + 1));
         const Option* o = find_option(name);
-        if (o == nullptr || name == "config") return where + "unknown setting '" + name + "'";
+        if (o == nullptr || name == "config") return where + "unknown setting " + quoted(name);
         if (auto why = layer.set(*o, value))
-            return where + "invalid value '" + value + "' for " + name + ": " + *why;
+            return where + "invalid value " + quoted(value) + " for " + name + ": " + *why;
     }
     return {};
 }
@@ -205,7 +263,7 @@ std::string apply_environment(Config& config, const EnvLookup& env) {
         auto value = env(o.env);
         if (!value) continue;
         if (auto why = layer.set(o, *value))
-            return "invalid value '" + *value + "' for " + o.env + ": " + *why;
+            return "invalid value " + quoted(*value) + " for " + o.env + ": " + *why;
     }
     return {};
 }
@@ -244,16 +302,18 @@ std::optional<Duration> parse_duration(std::string_view text) {
         text.remove_suffix(1);
     }
     double value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    // Fixed notation only: "1e3" is not a duration anyone writes on purpose. signbit also refuses "-0".
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
     if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) ||
-        value < 0 || value * scale > 1e9)
+        std::signbit(value) || value * scale > 1e9)
         return std::nullopt;
     return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(value * scale));
 }
 
 std::optional<std::size_t> parse_size(std::string_view text) {
     std::size_t scale = 1;
-    if (text.ends_with("iB")) text.remove_suffix(2);
+    bool binary = text.ends_with("iB");  // "64KiB", but never a bare "65536iB"
+    if (binary) text.remove_suffix(2);
     if (!text.empty()) {
         switch (text.back()) {
             case 'K':
@@ -273,6 +333,7 @@ std::optional<std::size_t> parse_size(std::string_view text) {
         }
         if (scale != 1) text.remove_suffix(1);
     }
+    if (binary && scale == 1) return std::nullopt;
     auto v = parse_unsigned(text);
     if (!v || *v > std::numeric_limits<std::size_t>::max() / scale) return std::nullopt;
     return static_cast<std::size_t>(*v) * scale;
@@ -286,11 +347,14 @@ EnvLookup process_environment() {
     };
 }
 
-ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup& env,
+namespace {
+
+ParsedConfig parse_layers(const std::vector<std::string>& args, const EnvLookup& env,
                           unsigned default_workers) {
     ParsedConfig out;
     // Pass 1: split the command line into (option, value) pairs, so that --config is known before any layer.
     std::vector<std::pair<const Option*, std::string>> cli;
+    const Option* bare_switch = nullptr;  // the previous argument, when it was a switch without "="
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string_view arg = args[i];
         if (arg == "--help" || arg == "-h") {
@@ -302,14 +366,18 @@ ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup&
             return out;
         }
         if (!arg.starts_with("--")) {
-            out.error = "unexpected argument '" + std::string(arg) + "' (see --help)";
+            out.error = "unexpected argument " + quoted(arg) + " (see --help)";
+            // `--zombie-mode no` is the switch and then a stray "no": say how a switch takes a value.
+            if (bare_switch != nullptr)
+                out.error = "unexpected argument " + quoted(arg) + ": --" + bare_switch->name +
+                            " is a switch and takes a value only as --" + bare_switch->name + "=VALUE";
             return out;
         }
         auto eq = arg.find('=');
         auto name = arg.substr(2, eq == std::string_view::npos ? arg.npos : eq - 2);
         const Option* o = find_option(name);
         if (o == nullptr) {
-            out.error = "unknown option '--" + std::string(name) + "' (see --help)";
+            out.error = "unknown option " + quoted("--" + std::string(name)) + " (see --help)";
             return out;
         }
         std::string value;
@@ -323,20 +391,25 @@ ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup&
             out.error = "option '--" + std::string(name) + "' needs a value " + o->metavar;
             return out;
         }
+        bare_switch = eq == std::string_view::npos && o->metavar == nullptr ? o : nullptr;
         cli.emplace_back(o, std::move(value));
     }
 
     Config& config = out.config;
     // The config file named last wins; the command line beats the environment.
     std::optional<std::string> file = env("ECHO_CONFIG");
-    for (auto& [o, value] : cli)
-        if (std::string_view(o->name) == "config") file = value;
+    std::string file_source = "ECHO_CONFIG";
+    for (auto& [o, value] : cli) {
+        if (std::string_view(o->name) != "config") continue;
+        file = value;
+        file_source = "--config";
+    }
     if (file) {
         if (auto why = find_option("config")->apply(config, *file)) {
-            out.error = "invalid value for --config: " + *why;
+            out.error = "invalid value " + quoted(*file) + " for " + file_source + ": " + *why;
             return out;
         }
-        if (auto error = apply_file(config, *file); !error.empty()) {
+        if (auto error = apply_file(config, *file, file_source); !error.empty()) {
             out.error = error;
             return out;
         }
@@ -348,7 +421,7 @@ ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup&
     Layer layer{config};
     for (auto& [o, value] : cli) {
         if (auto why = layer.set(*o, value)) {
-            out.error = "invalid value '" + value + "' for --" + o->name + ": " + *why;
+            out.error = "invalid value " + quoted(value) + " for --" + o->name + ": " + *why;
             return out;
         }
     }
@@ -357,6 +430,16 @@ ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup&
         std::string unused;
         config.listen.push_back(*parse_listen_address("127.0.0.1:7007", unused));
     }
+    return out;
+}
+
+}  // namespace
+
+ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup& env,
+                          unsigned default_workers) {
+    ParsedConfig out = parse_layers(args, env, default_workers);
+    // Values come from users, and some reasons quote them: whatever they hold, the message stays one line.
+    out.error = printable(out.error);
     return out;
 }
 

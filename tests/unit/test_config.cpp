@@ -153,10 +153,13 @@ TEST_CASE("durations and sizes") {
     CHECK(!parse_duration("s"));
     CHECK(!parse_duration("5h"));
     CHECK(!parse_duration("inf"));
+    CHECK(!parse_duration("1e3"));  // fixed notation only
+    CHECK(!parse_duration("-0"));
     CHECK(parse_size("64K") == 65536u);
     CHECK(parse_size("2MiB") == 2u * 1024 * 1024);
     CHECK(parse_size("123") == 123u);
     CHECK(!parse_size("K"));
     CHECK(!parse_size("12Q"));
+    CHECK(!parse_size("65536iB"));  // "iB" only after K, M or G
     CHECK(!parse_size("99999999999999999999G"));
 }
