@@ -19,12 +19,14 @@ inline bool has_flag(const std::vector<std::string>& args, const std::string& fl
                        [&](auto& a) { return a == flag || a.rfind(flag + "=", 0) == 0; });
 }
 
-// Defaults a test does not care about: a kernel-chosen port and two workers.
+// Defaults a test does not care about: a kernel-chosen port and two workers (unless a config file, which
+// the command line would override, is to set them).
 inline std::unique_ptr<ServerProcess> start_server(std::vector<std::string> args,
                                                    ServerOptions options = {}) {
     if (!has_flag(args, "--listen") && options.pass_listen_fd < 0)
         args.insert(args.begin(), {"--listen", "127.0.0.1:0"});
-    if (!has_flag(args, "--workers")) args.insert(args.begin(), {"--workers", "2"});
+    if (!has_flag(args, "--workers") && !has_flag(args, "--config"))
+        args.insert(args.begin(), {"--workers", "2"});
     options.args = std::move(args);
     auto server = std::make_unique<ServerProcess>(std::move(options));
     REQUIRE_MESSAGE(server->wait_ready(), "server not ready; log:\n" << server->log());

@@ -96,7 +96,7 @@ ServerProcess::ServerProcess(ServerOptions options) {
         dup2(log_fd, STDERR_FILENO);
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, STDIN_FILENO);
-        dup2(devnull, STDOUT_FILENO);
+        dup2(options.capture_stdout ? log_fd : devnull, STDOUT_FILENO);
         if (options.pass_listen_fd >= 0) {
             if (options.pass_listen_fd != 3) dup2(options.pass_listen_fd, 3);
             fcntl(3, F_SETFD, 0);

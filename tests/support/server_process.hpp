@@ -31,6 +31,7 @@ struct ServerOptions {
     std::optional<rlim_t> nproc;       // soft RLIMIT_NPROC
     std::optional<rlim_t> nproc_hard;  // hard limit; defaults to the soft one
     bool journal_stream = false;       // set JOURNAL_STREAM to the log file, as systemd does for the journal
+    bool capture_stdout = false;       // stdout into the log too (a tool that reports there, like echo-load)
 };
 
 struct RunResult {

@@ -23,6 +23,9 @@ unit=echo-hardened.service
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=container.sh
 . "$here/container.sh"
+# shellcheck source-path=SCRIPTDIR source=../../runbook/lib/wait.sh
+. "$here/../../runbook/lib/wait.sh"
+poll_interval=0.1  # wait_until: each poll runs systemctl or cat in the container
 
 failures=0
 pass() { echo "PASS: $*"; }
@@ -39,15 +42,7 @@ die() {
 }
 in_ct() { container_exec timeout 90 "$@"; }  # every command inside is bounded
 show() { in_ct systemctl show --property="$1" --value "${2:-$unit}"; }
-# Predicates for wait_for, evaluated afresh on every poll.
-wait_for() {  # SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
+# Predicates for wait_until, evaluated afresh on every poll.
 property_is() { [[ $(show "$1") == "$2" ]]; }
 property_is_not() { [[ $(show "$1") != "$2" ]]; }
 workers_are() { [[ $(in_ct cat "/proc/$main/task/$main/children" | wc -w) == "$1" ]]; }
@@ -159,9 +154,9 @@ expect "own network namespace" [ "$(in_ct readlink "/proc/$main/ns/net")" != "$(
 
 # ---- signals the unit does not send itself, under the syscall filter (a missing syscall is SIGSYS)
 in_ct systemctl kill --kill-who=main --signal=SIGTTIN "$unit"
-expect "SIGTTIN adds a worker" wait_for 10 workers_are $((nworkers + 1))
+expect "SIGTTIN adds a worker" wait_until 10 workers_are $((nworkers + 1))
 in_ct systemctl kill --kill-who=main --signal=SIGTTOU "$unit"
-expect "SIGTTOU retires it" wait_for 15 workers_are "$nworkers"
+expect "SIGTTOU retires it" wait_until 15 workers_are "$nworkers"
 in_ct systemctl kill --kill-who=main --signal=SIGUSR1 "$unit"
 sleep 0.5
 expect "SIGUSR1 leaves the master running" [ "$(show MainPID)" = "$main" ]
@@ -174,8 +169,8 @@ replaced() {
   now=$(in_ct cat "/proc/$main/task/$main/children")
   [[ $(wc -w <<<"$now") == "$nworkers" && " $now " != *" $victim "* ]]
 }
-expect "SIGKILLed worker $victim replaced" wait_for 10 replaced
-expect "killed worker reaped (no zombie)" wait_for 5 gone "$victim"
+expect "SIGKILLed worker $victim replaced" wait_until 10 replaced
+expect "killed worker reaped (no zombie)" wait_until 5 gone "$victim"
 
 # ---- reload: SIGHUP via ExecReload=, rolling, keeps serving, same master
 before=$(in_ct cat "/proc/$main/task/$main/children")
@@ -192,9 +187,9 @@ all_new() {
   [[ $(show ActiveState) == active && $(wc -w <<<"$now") == "$nworkers" ]] || return 1
   for w in $before; do [[ " $now " != *" $w "* ]] || return 1; done
 }
-expect "reload replaced every worker and returned to active" wait_for 30 all_new
+expect "reload replaced every worker and returned to active" wait_until 30 all_new
 in_ct touch /tmp/loop.stop
-wait_for 10 in_ct test -e /tmp/loop.result || true
+wait_until 10 in_ct test -e /tmp/loop.result || true
 read -r loop_ok loop_bad <<<"$(in_ct cat /tmp/loop.result 2>/dev/null || echo "0 -1")"
 expect "no failed connection during reload ($loop_ok ok, $loop_bad failed)" [ "$loop_bad" = 0 -a "$loop_ok" -gt 0 ]
 expect "same master after reload" [ "$(show MainPID)" = "$main" ]
@@ -202,7 +197,7 @@ expect "echo after reload" [ "$(echo_once)" = OK ]
 
 # ---- watchdog: WATCHDOG=1 keeps arriving (WatchdogTimestamp moves) and nothing was restarted
 expect "WatchdogSec= armed ($(show WatchdogUSec))" [ "$(show WatchdogUSec)" != 0 ]
-expect "WATCHDOG=1 pings received" wait_for 15 property_is_not WatchdogTimestampMonotonic "$watchdog_before"
+expect "WATCHDOG=1 pings received" wait_until 15 property_is_not WatchdogTimestampMonotonic "$watchdog_before"
 expect "no restart so far (NRestarts=$(show NRestarts))" [ "$(show NRestarts)" = 0 ]
 
 # ---- live exposure equals the offline figure
@@ -238,14 +233,14 @@ in_ct timeout 60 bash -c '
 ' drain "$unit" "$drain_bytes" >"$tmp/drain.txt" 2>&1 && drained=yes || drained=no
 sed 's/^/       /' "$tmp/drain.txt"
 expect "draining stop returns every byte" [ "$drained" = yes ]
-expect "service stopped" wait_for 30 property_is ActiveState inactive
+expect "service stopped" wait_until 30 property_is ActiveState inactive
 expect "Result=success ($(show Result)), exit status $(show ExecMainStatus)" \
   [ "$(show Result)/$(show ExecMainStatus)" = success/0 ]
 
 # ---- socket activation from cold: the socket stayed, a connection starts the service again
 expect "socket still listening after the service stopped" [ "$(show ActiveState echo-hardened.socket)" = active ]
 expect "a connection starts the service (socket activation)" [ "$(echo_once)" = OK ]
-expect "service active again" wait_for 10 property_is ActiveState active
+expect "service active again" wait_until 10 property_is ActiveState active
 in_ct timeout 40 systemctl stop "$unit" echo-hardened.socket
 
 if ((failures)); then
