@@ -79,7 +79,7 @@ done
 ulimit -n "$(ulimit -Hn)"
 
 workdir=$(mktemp -d)
-declare -A peer_pid=() peer_port=() peer_note=()
+declare -A peer_pid=() peer_port=() peer_note=() peer_drain=() peer_starts=()
 declare -A samples=() error_runs=() first_error=()
 progress() { echo "run-bench: $*" >&2; }
 
@@ -128,6 +128,11 @@ stop_peer() {
     kill -KILL -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     unset "peer_pid[$peer]"
+    # The copy of its log (runbook/lib/server.sh) ends by itself once the peer is gone; bounded all the same.
+    if [[ -n ${peer_drain[$peer]:-} ]]; then
+        timeout 5 tail --pid="${peer_drain[$peer]}" -f /dev/null || kill -TERM "${peer_drain[$peer]}" 2>/dev/null || true
+        unset "peer_drain[$peer]"
+    fi
 }
 
 # shellcheck disable=SC2317  # called through the trap
@@ -158,14 +163,10 @@ wait_listening() {  # PORT PID: the peer's listening socket is its readiness sig
     done
 }
 
-wait_ready_line() {  # LOGFILE PID: echo-hardened and epoll-floor print "ready: N workers accepting on ADDR:PORT"
-    local deadline=$((SECONDS + 15))
-    until grep -qE 'ready: [0-9]+ workers? accepting on 127\.0\.0\.1:[0-9]+' "$1"; do
-        alive "$2" && ((SECONDS < deadline)) || return 1
-        sleep 0.05
-    done
-    grep -oE 'ready: [0-9]+ workers? accepting on 127\.0\.0\.1:[0-9]+' "$1" | head -n1 | sed 's/.*://'
-}
+# echo-hardened and epoll-floor print "ready: N workers accepting on 127.0.0.1:PORT" once every worker accepts:
+# runbook/lib/server.sh starts them and reads that line as it is written.
+# shellcheck source=runbook/lib/server.sh
+source "$repo/runbook/lib/server.sh"
 
 write_xinetd_conf() {  # PORT FILE: the internal echo service only, with every rate limit lifted
     cat >"$2" <<EOF
@@ -202,10 +203,18 @@ start_peer() {
             local bin=$server_bin
             [[ $peer == epoll-floor ]] && bin=$floor_bin
             [[ -x $bin ]] || { peer_note[$peer]="binary $bin not found"; return 1; }
-            setsid "$bin" --listen 127.0.0.1:0 --workers "$workers" 2>"$log" &
-            pid=$!
+            peer_starts[$peer]=$((${peer_starts[$peer]:-0} + 1))
+            server_name=$peer.${peer_starts[$peer]}  # a restarted peer gets a log and FIFO of its own
+            server_wrapper=(setsid)
+            if ! server_start "$bin" --listen 127.0.0.1:0 --workers "$workers"; then
+                peer_pid[$peer]=$server_pid
+                peer_note[$peer]="no ready line: $(tail -n1 "$server_log")"
+                return 1
+            fi
+            pid=$server_pid
             peer_pid[$peer]=$pid
-            port=$(wait_ready_line "$log" "$pid") || { peer_note[$peer]="no ready line: $(tail -n1 "$log")"; return 1; }
+            peer_drain[$peer]=$drain_pid
+            port=$server_port
             ;;
         socat | ncat | xinetd)
             port=$(free_port) || { peer_note[$peer]="no free port"; return 1; }

@@ -9,16 +9,16 @@
 # Exit status: 0 every echo identical, 1 any failure, 2 usage.
 set -euo pipefail
 
-usage() {
-    echo "netcat-load: $1 (usage: netcat-load.sh [--start SERVER_BINARY] [HOST:PORT] CLIENTS BYTES)" >&2
-    exit 2
-}
-
+# shellcheck source=runbook/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=runbook/lib/server.sh
+source "$(dirname "$0")/lib/server.sh"
+synopsis="netcat-load.sh [--start SERVER_BINARY] [HOST:PORT] CLIENTS BYTES"
 server_bin=""
 if [[ ${1:-} == --start ]]; then
     server_bin=${2:-}
     [[ -n $server_bin ]] || usage "--start needs a server binary"
-    [[ -x $server_bin ]] || { echo "netcat-load: $server_bin is not an executable" >&2; exit 1; }
+    need_executable "$server_bin"
     shift 2
     (($# == 2)) || usage "with --start give CLIENTS BYTES"
     target=""
@@ -33,42 +33,27 @@ if ! [[ $clients =~ ^[0-9]+$ ]] || ((clients < 1 || clients > 2000)); then usage
 bytes=$(numfmt --from=iec "$bytes_arg" 2>/dev/null) || usage "bad BYTES '$bytes_arg'"
 ((bytes >= 1 && bytes <= 1073741824)) || usage "BYTES must be 1 byte to 1G"
 nc_timeout=${NC_TIMEOUT:-60}
-command -v nc >/dev/null || { echo "netcat-load: nc (netcat-openbsd) is not installed" >&2; exit 1; }
-
-workdir=$(mktemp -d)
-server_pid=""
-drain_pid=""
+need nc
 client_pids=()
-cleanup() {
+on_exit() {  # SIGTERM, which timeout(1) passes on to its nc
     local pid
     for pid in "${client_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
-    if [[ -n $drain_pid ]]; then kill -TERM "$drain_pid" 2>/dev/null || true; fi
-    rm -rf "$workdir"
 }
-trap cleanup EXIT
-
-# shellcheck source=runbook/lib/server.sh
-source "$(dirname "$0")/lib/server.sh"
+make_workdir
 
 start_server() {
-    server_start "$server_bin" || { echo "netcat-load: the server did not start" >&2; exit 1; }
+    server_start "$server_bin" || fail "the server did not start"
     target="127.0.0.1:$server_port"
 }
 
 stop_server() {
-    kill -TERM "$server_pid"
-    local rc=0
-    server_wait_exit "$server_pid" 30 || rc=$?
-    server_pid=""
-    if ((rc == 124)); then
+    server_stop 30 && return 0
+    if ((server_status == 124)); then
         echo "netcat-load: server still running 30 s after SIGTERM; killed" >&2
-        return 1
+    else
+        echo "netcat-load: server exited $server_status on SIGTERM, expected 0" >&2
     fi
-    if ((rc != 0)); then
-        echo "netcat-load: server exited $rc on SIGTERM, expected 0" >&2
-        return 1
-    fi
+    return 1
 }
 
 [[ -n $server_bin ]] && start_server
@@ -83,7 +68,7 @@ for ((i = 0; i < clients; i++)); do
     head -c "$bytes" /dev/urandom >"$workdir/in.$i"
 done
 
-started=$SECONDS
+began=$SECONDS
 # -N: shut down the sending side at end of input, so the server sees EOF, echoes the rest and closes (R1).
 for ((i = 0; i < clients; i++)); do
     timeout "$nc_timeout" nc -N "$host" "$port" <"$workdir/in.$i" >"$workdir/out.$i" 2>"$workdir/err.$i" &
@@ -103,7 +88,7 @@ for ((i = 0; i < clients; i++)); do
     fi
 done
 client_pids=()
-took=$((SECONDS - started))
+took=$((SECONDS - began))
 
 server_failed=0
 if [[ -n $server_bin ]]; then stop_server || server_failed=1; fi

@@ -2,12 +2,63 @@
 # prlimit-check.sh: checks that echo-hardened's master and workers run with the unit's LimitNPROC=/LimitSTACK=.
 #
 # Usage: prlimit-check.sh [PID]
+#        prlimit-check.sh --start SERVER_BINARY [UNIT_FILE]
 #   PID: the master (default: MainPID of echo-hardened.service). Its workers are found as its children.
 #   The expected values come from the loaded unit (systemctl show); ECHO_EXPECT_NPROC / ECHO_EXPECT_STACK
 #   (bytes) override them, e.g. for a server started by hand under prlimit(1).
+#   --start: without systemd, applies UNIT_FILE's LimitNPROC=/LimitSTACK= (default: units/echo-hardened.service
+#   of this checkout) with prlimit(1) as systemd would, starts SERVER_BINARY under them, checks it as above, then
+#   stops it (SIGTERM, exit status 0 expected). As root it also shows the start-up check: as uid 64021 under
+#   RLIMIT_NPROC 3, --workers 8 is refused with exit status 4.
 # Reads /proc/PID/limits: prlimit(1) run by root outside the service's user namespace (PrivateUsers=yes) may be
 # refused, /proc is not. Also prints the headroom: processes of the service's UID, and stack pages in use.
+# RUNBOOK.md "systemd", "Limits". Exit status: 0 the limits are as expected, 1 otherwise, 2 usage.
 set -euo pipefail
+
+# --start: run the check below on a server this script starts under the unit's limits, and stop it afterwards.
+if [[ ${1:-} == --start ]]; then
+  bin=${2:?usage: prlimit-check.sh --start SERVER_BINARY [UNIT_FILE]}
+  here=$(cd "$(dirname "$0")" && pwd)
+  # Sourced only here: the check below also runs alone, copied into the container by tests/systemd/nspawn-test.sh.
+  # shellcheck source=runbook/lib/common.sh
+  source "$here/lib/common.sh"
+  # shellcheck source=runbook/lib/server.sh
+  source "$here/lib/server.sh"
+  unit_file=${3:-$here/../units/echo-hardened.service}
+  [[ -x $bin ]] || { echo "prlimit-check: $bin is not an executable" >&2; exit 2; }
+  nproc=$(sed -n 's/^LimitNPROC=//p' "$unit_file" | tail -n1)
+  stack=$(numfmt --from=iec "$(sed -n 's/^LimitSTACK=//p' "$unit_file" | tail -n1)")
+  [[ $nproc =~ ^[0-9]+$ && $stack =~ ^[0-9]+$ ]] || fail "no LimitNPROC=/LimitSTACK= in $unit_file"
+  make_workdir
+  echo "\$ prlimit --nproc=$nproc:$nproc --stack=$stack:$stack -- echo-hardened --listen 127.0.0.1:0 --workers 2 &"
+  server_wrapper=(prlimit --nproc="$nproc:$nproc" --stack="$stack:$stack" --)
+  server_start "$bin" || fail "the server did not start"
+  echo "\$ ECHO_EXPECT_NPROC=$nproc ECHO_EXPECT_STACK=$stack prlimit-check.sh $server_pid"
+  rc=0
+  ECHO_EXPECT_NPROC=$nproc ECHO_EXPECT_STACK=$stack "$here/prlimit-check.sh" "$server_pid" || rc=$?
+  if ! server_stop 30; then
+    echo "prlimit-check: the server exited $server_status on SIGTERM, expected 0" >&2
+    tail -n 20 "$server_log" >&2
+    exit 1
+  fi
+  # The server's own check (R32): --workers that cannot fit RLIMIT_NPROC is refused at start, exit status 4. Root is
+  # exempt from RLIMIT_NPROC, so this needs a uid of its own (the tests use 64001-64004 and 64010).
+  if ((EUID == 0)); then
+    echo "\$ prlimit --nproc=3 setpriv --reuid=64021 --regid=64021 --clear-groups echo-hardened --workers 8"
+    refused=0
+    timeout 30 prlimit --nproc=3:3 -- setpriv --reuid=64021 --regid=64021 --clear-groups -- \
+      "$bin" --listen 127.0.0.1:0 --workers 8 2>"$workdir/refused.log" || refused=$?
+    grep -E 'critical|error' "$workdir/refused.log" || cat "$workdir/refused.log"
+    echo "exit status $refused"
+    if ((refused != 4)); then
+      echo "prlimit-check: --workers 8 under RLIMIT_NPROC 3 exited $refused, expected 4" >&2
+      rc=1
+    fi
+  else
+    echo "(the RLIMIT_NPROC start-up check needs root to run as a spare uid: not shown)"
+  fi
+  exit "$rc"
+fi
 
 unit=echo-hardened.service
 pid=${1:-$(timeout 10 systemctl show --property=MainPID --value "$unit")}

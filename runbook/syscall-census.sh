@@ -21,32 +21,30 @@
 # Exit status: 0 every call seen is in the policy for its phase, 1 something is missing or a step failed, 2 usage.
 set -euo pipefail
 
-usage() {
-    echo "syscall-census: $1 (usage: syscall-census.sh [--seccomp MODE] [--keep DIR] SERVER_BINARY [POLICY])" >&2
-    exit 2
-}
-
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=runbook/lib/common.sh
+source "$here/lib/common.sh"
+# shellcheck source=runbook/lib/server.sh
+source "$here/lib/server.sh"
+synopsis="syscall-census.sh [--seccomp MODE] [--keep DIR] SERVER_BINARY [POLICY]"
 mode=log
-keep=""
+keep_workdir=""  # --keep: make_workdir keeps it
 while [[ ${1:-} == --* ]]; do
     case $1 in
         --seccomp) mode=${2:-}; shift 2 ;;
         --seccomp=*) mode=${1#*=}; shift ;;
-        --keep) keep=${2:-}; shift 2 ;;
-        --keep=*) keep=${1#*=}; shift ;;
+        --keep) keep_workdir=${2:-}; shift 2 ;;
+        --keep=*) keep_workdir=${1#*=}; shift ;;
         *) usage "unknown option $1" ;;
     esac
 done
 [[ $mode == log || $mode == off ]] || usage "--seccomp must be log or off (enforce would kill on a gap)"
 (($# >= 1 && $# <= 2)) || usage "give SERVER_BINARY [POLICY]"
-here=$(cd "$(dirname "$0")" && pwd)
+need_executable "$1"
 bin=$(readlink -f "$1")
 policy=${2:-$here/../seccomp/policy.txt}
-[[ -x $bin ]] || { echo "syscall-census: $bin is not an executable" >&2; exit 1; }
-[[ -r $policy ]] || { echo "syscall-census: cannot read $policy" >&2; exit 1; }
-for tool in strace systemd-socket-activate socat nc ss; do
-    command -v "$tool" >/dev/null || { echo "syscall-census: $tool is not installed (tools/install-deps.sh)" >&2; exit 1; }
-done
+[[ -r $policy ]] || fail "cannot read $policy"
+need strace systemd-socket-activate socat nc ss
 
 # A sanitizer build loads the policy's "sanitizer" lines into both filters: they count for every phase here.
 # LeakSanitizer cannot work under ptrace, so its exit-time check is off for the traced server.
@@ -56,32 +54,11 @@ if grep -q __asan_init "$bin"; then
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi
 
-if [[ -n $keep ]]; then
-    mkdir -p "$keep"
-    dir=$(cd "$keep" && pwd)
-else
-    dir=$(mktemp -d)
-fi
-started=()  # pids this script started, killed on any exit
-cleanup() {
-    local p
-    for p in "${started[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ -n $keep ]] || rm -rf "$dir"
-}
-trap cleanup EXIT
+make_workdir
+dir=$workdir  # the traces, and the servers' logs (lib/server.sh): $dir/a.log and $dir/b.log
 
-fail() {
-    echo "syscall-census: $*" >&2
-    exit 1
-}
-
-wait_for_log() {  # wait_for_log FILE REGEX SECONDS
-    local deadline=$((SECONDS + $3))
-    until grep -Eq -- "$2" "$1" 2>/dev/null; do
-        ((SECONDS < deadline)) || fail "timed out waiting for '$2' in $1"
-        sleep 0.1
-    done
+wait_for_log() {  # wait_for_log REGEX SECONDS: a line of the current server's log (after readiness)
+    server_wait_log "$1" "$2" || fail "timed out waiting for '$1' in $server_log"
 }
 
 free_port() {
@@ -93,16 +70,9 @@ free_port() {
     fail "no free port found"
 }
 
-children_of() { cat "/proc/$1/task/$1/children" 2>/dev/null || true; }
-
+worker_count_is() { [[ $(children_of "$1" | wc -w) == "$2" ]]; }
 wait_for_workers() {  # wait_for_workers MASTER COUNT
-    local deadline=$((SECONDS + 10)) n
-    for (( ; ; )); do
-        n=$(children_of "$1" | wc -w)
-        ((n == $2)) && return
-        ((SECONDS < deadline)) || fail "master $1 has $n workers, expected $2"
-        sleep 0.1
-    done
+    wait_until 10 worker_count_is "$1" "$2" || fail "master $1 has $(children_of "$1" | wc -w) workers, expected $2"
 }
 
 echo_check() {  # echo_check HOST PORT [SECONDS]: one short message must come back unchanged
@@ -122,44 +92,38 @@ big_echo() {  # big_echo PORT BYTES [slow]: a large binary echo; "slow" reads it
     cmp -s "$dir/big.in" "$dir/big.out" || fail "a $2-byte echo came back different"
 }
 
-wait_exit() {  # wait_exit PID SECONDS: sets $status to the exit status of PID, a child of this shell
-    local deadline=$((SECONDS + $2))
-    while kill -0 "$1" 2>/dev/null; do
-        ((SECONDS < deadline)) || fail "pid $1 did not exit within $2 s"
-        sleep 0.1
-    done
-    status=0
-    wait "$1" || status=$?
-}
-
 # ---- run A: as systemd would start it ---------------------------------------------------------------------
 port=$(free_port)
 socat -u "UNIX-RECV:$dir/notify" "OPEN:$dir/a.notify,creat,append" &
 started+=($!)
-for _ in $(seq 50); do [[ -S $dir/notify ]] && break; sleep 0.1; done
-: >"$dir/a.log"
-journal=$(stat -c '%d:%i' "$dir/a.log")
+wait_until 5 test -S "$dir/notify" || fail "socat did not create $dir/notify"
+# The server's stderr is the FIFO runbook/lib/server.sh reads; JOURNAL_STREAM names it, as systemd names the
+# journal stream it connects a service's stderr to, so the server logs with journal priorities.
+server_name=a
+server_prepare
 # systemd-socket-activate passes only the variables named with -E: the sanitizers' options must be named too.
 sanitizer_env=()
 for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do [[ -n ${!v:-} ]] && sanitizer_env+=(-E "$v"); done
-strace -f -ff -qq -o "$dir/a" -- systemd-socket-activate -l "127.0.0.1:$port" "${sanitizer_env[@]}" \
-    -E "NOTIFY_SOCKET=$dir/notify" -E WATCHDOG_USEC=2000000 -E "JOURNAL_STREAM=$journal" \
+server_wrapper=(strace -f -ff -qq -o "$dir/a" --)
+server_launch systemd-socket-activate -l "127.0.0.1:$port" "${sanitizer_env[@]}" \
+    -E "NOTIFY_SOCKET=$dir/notify" -E WATCHDOG_USEC=2000000 -E "JOURNAL_STREAM=$server_stderr_id" \
     -E ECHO_WORKERS=2 -E ECHO_IDLE_TIMEOUT=2s -E ECHO_WORKER_TIMEOUT=2s -E ECHO_DRAIN_TIMEOUT=3s \
-    -E "ECHO_SECCOMP=$mode" "$bin" 2>>"$dir/a.log" &
-strace_a=$!
-started+=("$strace_a")
-for _ in $(seq 50); do master_a=$(pgrep -P "$strace_a" || true); [[ -n $master_a ]] && break; sleep 0.1; done
+    -E "ECHO_SECCOMP=$mode" "$bin"
+strace_a=$server_pid
+server_wait_line 'Listening on' 10 || fail "systemd-socket-activate did not listen on 127.0.0.1:$port"
+master_a=$(pgrep -P "$strace_a" || true)
 [[ -n $master_a ]] || fail "strace did not start systemd-socket-activate"
 started+=("$master_a")  # killing strace leaves its tracee running
-wait_for_log "$dir/a.log" 'Listening on' 10
 # The first connection makes systemd-socket-activate exec the server; traced, a sanitizer build starts slowly.
 echo_check 127.0.0.1 "$port" 60
-wait_for_log "$dir/a.log" 'ready: ' 20
+server_wait_ready 20 || fail "run A: no ready line"
+[[ $server_master == "$master_a" ]] || fail "run A: the ready line names master $server_master, expected $master_a"
+server_follow
 big_echo "$port" 8M
 big_echo "$port" 4M slow
 exec {idle}<>"/dev/tcp/127.0.0.1/$port"  # closed by the idle timeout (2 s) while the next steps run
 kill -HUP "$master_a"
-wait_for_log "$dir/a.log" 'reload complete' 20
+wait_for_log 'reload complete' 20
 echo_check 127.0.0.1 "$port"
 kill -TTIN "$master_a"
 wait_for_workers "$master_a" 3
@@ -167,10 +131,10 @@ kill -TTOU "$master_a"
 wait_for_workers "$master_a" 2
 kill -USR1 "$master_a"
 kill -USR2 "$master_a"
-wait_for_log "$dir/a.log" 'SIGUSR2: reaped' 10
+wait_for_log 'SIGUSR2: reaped' 10
 hung=$(children_of "$master_a" | awk '{print $1}')
 kill -STOP "$hung"
-wait_for_log "$dir/a.log" "\(pid $hung\) .*killed as hung" 10
+wait_for_log "\(pid $hung\) .*killed as hung" 10
 wait_for_workers "$master_a" 2
 exec {idle}<&-
 echo_check 127.0.0.1 "$port"
@@ -180,9 +144,7 @@ head -c 2M /dev/urandom >"$dir/drain.in"
 drain_client=$!
 started+=("$drain_client")
 sleep 0.3
-kill -TERM "$master_a"
-wait_exit "$strace_a" 20
-((status == 0)) || fail "run A: the master exited with status $status after SIGTERM"
+server_stop 20 || fail "run A: the master exited with status $server_status after SIGTERM"
 wait "$drain_client" 2>/dev/null || true
 
 # ---- run B: from a shell, binding its own listeners, with a config file ------------------------------------
@@ -194,31 +156,29 @@ if ((EUID == 0)); then
     chmod 755 "$dir"
     as_user=(prlimit --nproc=4096:4096 -- setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 fi
-strace -f -ff -qq -o "$dir/b" -- "${as_user[@]}" "$bin" --listen 127.0.0.1:0 --listen '[::1]:0' --workers 2 \
-    --config "$dir/b.conf" --seccomp "$mode" 2>"$dir/b.log" &
-strace_b=$!
-started+=("$strace_b")
-wait_for_log "$dir/b.log" 'ready: ' 20
-master_b=$(pgrep -P "$strace_b")
+server_name=b
+server_wrapper=(strace -f -ff -qq -o "$dir/b" -- "${as_user[@]}")
+server_ready_timeout=20
+server_start "$bin" --listen 127.0.0.1:0 --listen '[::1]:0' --workers 2 --config "$dir/b.conf" --seccomp "$mode" ||
+    fail "run B: the server did not start"
+master_b=$server_master
 started+=("$master_b")
-port4=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/b.log" | head -1)
-port6=$(sed -n 's/.*listening on \[::1\]:\([0-9]*\).*/\1/p' "$dir/b.log" | head -1)
+port4=$server_port
+port6=$(sed -n 's/.*listening on \[::1\]:\([0-9]*\).*/\1/p' "$server_log" | head -1)
 echo_check 127.0.0.1 "$port4"
 echo_check ::1 "$port6"
 printf 'log-level = debug\nidle-timeout = 30\n' >"$dir/b.conf"
 kill -HUP "$master_b"
-wait_for_log "$dir/b.log" 'reload complete' 20
+wait_for_log 'reload complete' 20
 echo_check 127.0.0.1 "$port4"
-kill -QUIT "$master_b"
-wait_exit "$strace_b" 20
-((status == 0)) || fail "run B: the master exited with status $status after SIGQUIT"
+server_stop 20 QUIT || fail "run B: the master exited with status $server_status after SIGQUIT"
 
 # ---- sort every traced call into its phase ----------------------------------------------------------------
 # One "phase<TAB>syscall" line per call. The master's trace starts at the exec of the server (run A's first
 # lines are systemd-socket-activate's own); a phase ends at the filter load (log) or the first loop call (off).
 phases() {  # phases PREFIX MASTER_PID
     local file
-    for file in "$1".*; do
+    for file in "$1".[0-9]*; do
         if [[ $file == "$1.$2" ]]; then
             awk -v bin="$bin" '
                 index($0, "execve(\"" bin "\"") == 1 && / = 0$/ { on = 1; phase = "start" }

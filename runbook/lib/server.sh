@@ -1,55 +1,153 @@
-# server.sh: sourced by the scripts that start echo-hardened themselves: start it and wait for its ready line,
-# and wait (bounded) for it to exit. The caller owns $workdir and kills $server_pid and $drain_pid in its trap.
+# server.sh: sourced by the scripts that start echo-hardened (or epoll-floor) themselves: start it, wait for its
+# ready line, follow its log, wait (bounded) for later log lines, stop it and wait (bounded) for its exit; the state
+# and the children of a process. The caller owns $workdir. Every process started here is added to the caller's
+# array `started`, which lib/common.sh's exit trap kills; server_wait_exit drops a pid once it has reaped it.
 # shellcheck shell=bash disable=SC2034,SC2154  # sets and reads the sourcing script's variables by design
+#
+# The caller may set, before a start:
+#   server_name      the files in $workdir: NAME.log (the server's stderr, line by line) and NAME.fifo (default
+#                    "server"); give each server of one script its own name
+#   server_wrapper   an array of words run in front of the command: strace ... --, setsid, prlimit ... setpriv ...
+#   server_ready_timeout  seconds allowed for the ready line (default 15; a traced or sanitizer build is slower)
+# The functions set: server_pid (the process started, the wrapper if there is one), server_log, server_fifo,
+# server_stderr_id ("dev:ino" of the server's stderr, what JOURNAL_STREAM names), server_line (the line a wait
+# matched), server_port and server_master (from the ready line), drain_pid, server_status (server_stop).
+#
+# Readiness is the "ready: N workers accepting on 127.0.0.1:PORT" line the master prints once every worker
+# accepts (the moment it also sends READY=1): the script reads it from a FIFO as it is written, no polling.
 
-# server_start BINARY: runs BINARY --listen 127.0.0.1:0 --workers 2, its stderr in $workdir/server.log, and
-# returns once the "ready: N workers accepting on 127.0.0.1:PORT" line (the readiness signal; port 0 avoids
-# collisions) has named the port. Sets server_pid, server_port and drain_pid. On failure says why, returns 1.
-server_start() {
-    local bin=$1
-    mkfifo "$workdir/server.fifo"
-    "$bin" --listen 127.0.0.1:0 --workers 2 2>"$workdir/server.fifo" &
+# shellcheck source=runbook/lib/wait.sh
+source "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
+
+# server_prepare: creates $workdir/NAME.fifo for the next launch and sets server_log, server_fifo, server_stderr_id.
+# Only needed separately when the command line must name the FIFO first (JOURNAL_STREAM).
+server_prepare() {
+    server_log=$workdir/${server_name:-server}.log
+    server_fifo=$workdir/${server_name:-server}.fifo
+    rm -f "$server_fifo"
+    mkfifo "$server_fifo"
+    server_stderr_id=$(stat -c '%d:%i' "$server_fifo")
+    server_prepared=$server_fifo
+}
+
+# server_launch COMMAND...: starts "${server_wrapper[@]}" COMMAND... in the background with its stderr on the FIFO
+# and returns at once (nothing is read yet). Sets server_pid.
+server_launch() {
+    # A fresh FIFO for every launch: an older server's drain may still hold the previous one open.
+    [[ ${server_prepared:-} == "$workdir/${server_name:-server}.fifo" ]] || server_prepare
+    server_prepared=""
+    local -a wrapper=()
+    [[ -n ${server_wrapper+set} ]] && wrapper=("${server_wrapper[@]}")
+    "${wrapper[@]}" "$@" 2>"$server_fifo" &
     server_pid=$!
-    exec {server_err}<"$workdir/server.fifo"
-    local deadline=$((SECONDS + 15)) line left
+    started+=("$server_pid")
+    exec {server_err}<"$server_fifo"
+}
+
+# server_wait_line REGEX SECONDS: reads the launched server's stderr into $server_log until a line matches the
+# extended REGEX (BASH_REMATCH then holds its groups, server_line the line). Returns 1, saying why, if the server
+# closes its stderr (exits) or SECONDS pass first.
+server_wait_line() {
+    local regex=$1 deadline=$((SECONDS + $2)) line left
     while :; do
         left=$((deadline - SECONDS))
         if ((left <= 0)); then
-            echo "no ready line from $bin within 15 s" >&2
+            echo "no line matching '$regex' within $2 s (log: $server_log)" >&2
             return 1
         fi
         if ! IFS= read -r -t "$left" line <&"$server_err"; then
-            echo "$bin exited or went silent before its ready line" >&2
+            echo "the server exited or went silent before a line matching '$regex' (log: $server_log)" >&2
             return 1
         fi
-        printf '%s\n' "$line" >>"$workdir/server.log"
-        if [[ $line =~ ready:\ [0-9]+\ workers?\ accepting\ on\ 127\.0\.0\.1:([0-9]+) ]]; then
-            server_port=${BASH_REMATCH[1]}
-            break
-        fi
+        printf '%s\n' "$line" >>"$server_log"
+        [[ $line =~ $regex ]] && break
     done
-    # Keep draining its stderr so a chatty server never blocks on a full pipe.
-    cat <&"$server_err" >>"$workdir/server.log" &
+    server_line=$line
+}
+
+# server_wait_ready [SECONDS]: waits for the ready line; sets server_port and server_master (the pid in the line's
+# "master[PID]", or server_pid for a server that prints no such prefix, such as epoll-floor).
+# shellcheck disable=SC2120  # SECONDS is optional: server_start passes none
+server_wait_ready() {
+    local seconds=${1:-${server_ready_timeout:-15}}
+    server_wait_line 'ready: [0-9]+ workers? accepting on 127\.0\.0\.1:([0-9]+)' "$seconds" || return 1
+    server_port=${BASH_REMATCH[1]}
+    server_master=$server_pid
+    [[ $server_line =~ master\[([0-9]+)\] ]] && server_master=${BASH_REMATCH[1]}
+    return 0
+}
+
+# server_follow: from now on a background cat copies the server's stderr into $server_log, so a chatty server never
+# blocks on a full pipe. Sets drain_pid (it ends by itself when every process holding the stderr has exited).
+server_follow() {
+    cat <&"$server_err" >>"$server_log" &
     drain_pid=$!
+    started+=("$drain_pid")
     exec {server_err}<&-
 }
+
+# server_start BINARY [ARG...]: launches BINARY ARG... (default ARGs: --listen 127.0.0.1:0 --workers 2; port 0
+# avoids collisions), waits for its ready line and follows its log. On failure says why and returns 1.
+server_start() {
+    local bin=$1
+    shift
+    (($#)) || set -- --listen 127.0.0.1:0 --workers 2
+    server_launch "$bin" "$@"
+    # shellcheck disable=SC2119  # the default timeout
+    if ! server_wait_ready; then
+        echo "$bin did not become ready" >&2
+        return 1
+    fi
+    server_follow
+}
+
+# server_wait_log REGEX SECONDS [COUNT]: waits until at least COUNT (default 1) lines of $server_log match the
+# extended REGEX (for events after readiness: "reload complete", "SIGUSR2: reaped"); returns 1 after SECONDS.
+server_wait_log() {
+    wait_until "$2" server_log_has "$1" "${3:-1}" && return 0
+    echo "fewer than ${3:-1} line(s) matching '$1' in $server_log within $2 s (found $(server_log_count "$1"))" >&2
+    return 1
+}
+server_log_count() { local n; n=$(grep -Ec -- "$1" "$server_log" 2>/dev/null || true); echo "${n:-0}"; }
+server_log_has() { (($(server_log_count "$1") >= $2)); }
 
 # server_wait_exit PID SECONDS: waits for a child that was signalled (a zombie counts as exited) and returns its
 # exit status; after SECONDS it is SIGKILLed and the status is 124.
 server_wait_exit() {
-    local pid=$1 seconds=$2 deadline state
-    deadline=$((SECONDS + seconds))
-    while ((SECONDS < deadline)); do
-        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo gone)
-        [[ $state == Z || $state == gone ]] && break
-        sleep 0.05
-    done
-    local rc=0
-    if [[ $state != Z && $state != gone ]]; then
+    local pid=$1 rc=0 p kept=()
+    if wait_until "$2" server_exited "$pid"; then
+        # (2>/dev/null: bash's own "Killed" notice for a job that died of a signal; the status says it.)
+        wait "$pid" 2>/dev/null || rc=$?
+    else
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-        return 124
+        rc=124
     fi
-    wait "$pid" || rc=$?
+    for p in "${started[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+    started=("${kept[@]}")  # reaped: the exit trap must not signal whoever gets the pid next
     return "$rc"
+}
+server_exited() { local s; s=$(state_of "$1"); [[ $s == Z || $s == gone ]]; }
+
+# server_stop SECONDS [SIGNAL]: sends SIGNAL (default TERM) to the master, $server_master, and waits up to SECONDS
+# for the process server_launch started ($server_pid: the master, or the wrapper around it); sets server_status to
+# its exit status (124: still running after SECONDS, then SIGKILLed). Returns 1 unless that status is 0.
+server_stop() {
+    kill -"${2:-TERM}" "$server_master"
+    server_status=0
+    server_wait_exit "$server_pid" "$1" || server_status=$?
+    ((server_status == 0))
+}
+
+# state_of PID: the process's state letter (R, S, T, Z, ...) from /proc/PID/stat, "gone" once it has left the table.
+state_of() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo gone; }
+# children_of PID: its children's pids (a master's workers, zombies included) on one line, nothing if it is gone.
+children_of() { xargs 2>/dev/null <"/proc/$1/task/$1/children" || true; }
+
+# echo_load_path [BINARY]: the load generator to drive the server with: BINARY, by default build/echo-load of this
+# checkout, else echo-load on PATH. Prints it; returns 1 when it is not an executable.
+echo_load_path() {
+    local bin=${1:-$(dirname "${BASH_SOURCE[0]}")/../../build/echo-load}
+    [[ -n ${1:-} || -x $bin ]] || bin=$(command -v echo-load || true)
+    [[ -n $bin && -x $bin ]] && echo "$bin"
 }
