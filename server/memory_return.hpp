@@ -10,30 +10,42 @@
 
 namespace echo {
 
+// When to trim: once a crowd of kCrowd or more has gathered, each time the count of open connections has
+// halved since the last trim, and a last time when it reaches zero. A crowd leaving costs a handful of trims;
+// everyday churn below kCrowd costs none.
 class MemoryReturn {
   public:
-    void opened(std::uint32_t open) { peak_ = std::max(peak_, open); }
+    static constexpr std::uint32_t kCrowd = 1024;
 
-    // After a close: trims when at least half of a crowd of kCrowd or more has gone since the last trim, so
-    // a crowd leaving costs a handful of trims, and everyday churn below kCrowd costs none.
-    // Returns whether memory went back to the kernel.
-    bool closed(std::uint32_t open) {
-        if (peak_ < kCrowd || open > peak_ / 2) return false;
+    void opened(std::uint32_t open) {
+        peak_ = std::max(peak_, open);
+        crowd_ = crowd_ || peak_ >= kCrowd;
+    }
+
+    // After a close, with `open` connections left: is it time to trim?
+    [[nodiscard]] bool due_after_close(std::uint32_t open) {
+        if (!crowd_ || open > peak_ / 2) return false;
         peak_ = open;
-#if defined(__SANITIZE_ADDRESS__)
-        // ASan's allocator holds the memory and returns it on its own; glibc's heap is empty, and
-        // initialising it now would make calls (getrandom) that the worker's seccomp filter forbids.
-        return false;
-#else
-        // malloc_trim(0) also releases free pages inside the heap (madvise MADV_DONTNEED), not only its top:
-        // the freed connections lie scattered among live allocations.
-        return malloc_trim(0) != 0;
-#endif
+        crowd_ = open > 0;
+        return true;
     }
 
   private:
-    static constexpr std::uint32_t kCrowd = 1024;
-    std::uint32_t peak_ = 0;
+    std::uint32_t peak_ = 0;  // most connections open since the last trim
+    bool crowd_ = false;      // a crowd gathered and has not wholly gone
 };
+
+// Gives the heap's free pages back to the kernel; returns whether any went.
+inline bool trim_heap() {
+#if defined(__SANITIZE_ADDRESS__)
+    // ASan's allocator holds the memory and returns it on its own; glibc's heap is empty, and initialising it
+    // now would make calls (getrandom) that the worker's seccomp filter forbids.
+    return false;
+#else
+    // malloc_trim(0) also releases free pages inside the heap (madvise MADV_DONTNEED), not only its top: the
+    // freed connections lie scattered among live allocations.
+    return malloc_trim(0) != 0;
+#endif
+}
 
 }  // namespace echo

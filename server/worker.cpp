@@ -369,7 +369,7 @@ void WorkerLoop::close_connection(Connection& c) {
     // close() removes the fd from the epoll set; no EPOLL_CTL_DEL needed (no other process shares this fd).
     by_fd_[static_cast<std::size_t>(c.fd())].reset();
     --open_;
-    if (memory_return_.closed(open_))
+    if (memory_return_.due_after_close(open_) && trim_heap())
         spdlog::debug("returned freed memory to the kernel; {} connection(s) open", open_);
     if (at_capacity_ && open_ < setup_.config.max_connections) {
         at_capacity_ = false;

@@ -204,8 +204,9 @@ TEST_CASE("10,000 connections held at once on two workers, then all closed: no e
 #if !defined(__SANITIZE_ADDRESS__)
     // The worker trims its heap as a crowd leaves (server/memory_return.hpp). ASan's quarantine keeps freed
     // memory on purpose, so only the optimised build can show it.
-    CHECK(cycles[0].rss_after < cycles[0].rss_held);
-    CHECK(cycles[1].rss_after <= cycles[0].rss_after + 128);
+    // Most of what the first crowd cost is back with the kernel, and the second crowd leaves no more behind.
+    CHECK(cycles[0].rss_after - rss_before <= (cycles[0].rss_held - rss_before) / 3);
+    CHECK(cycles[1].rss_after <= cycles[0].rss_after + 64);
 #endif
     auto after = settle(*server, 2);
     check_no_worker_died(*server, workers, after.workers);
