@@ -27,18 +27,43 @@ std::string server_binary() {
     return override_path ? override_path : ECHO_HARDENED_BIN;
 }
 
-// In a forked child: exec `argv` with exactly `env`; 127 if that fails, as a shell would say.
-[[noreturn]] void exec_or_die(std::vector<std::string>& argv_s, std::vector<std::string>& env) {
-    std::vector<char*> argv, envp;
-    for (auto& a : argv_s)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : env)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-}
+// An exec prepared before fork(): the child of a multi-threaded process (the notify threads) must not
+// allocate, since another thread may have held the allocator's lock at the moment of the fork, and the child
+// would wait for it forever.
+class ExecImage {
+  public:
+    ExecImage(std::vector<std::string> argv, std::vector<std::string> env)
+        : argv_s_(std::move(argv)), env_s_(std::move(env)) {
+        for (auto& a : argv_s_)
+            argv_.push_back(a.data());
+        argv_.push_back(nullptr);
+        for (auto& e : env_s_)
+            envp_.push_back(e.data());
+        envp_.push_back(nullptr);
+    }
+    // In the child: writes the child's pid into a variable prepared as "NAME=" plus padding, without
+    // allocating.
+    void set_pid(std::size_t env_index, pid_t pid) {
+        std::string& var = env_s_[env_index];
+        char digits[16];
+        int n = 0;
+        for (auto v = static_cast<unsigned long>(pid); v > 0 || n == 0; v /= 10)
+            digits[n++] = static_cast<char>('0' + v % 10);
+        auto at = var.find('=') + 1;
+        while (n > 0)
+            var[at++] = digits[--n];
+        var[at] = '\0';  // the padding after it is never read: execve stops at the NUL
+    }
+    // In the child: exec, or 127 as a shell would say.
+    [[noreturn]] void exec() {
+        execve(argv_[0], argv_.data(), envp_.data());
+        _exit(127);
+    }
+
+  private:
+    std::vector<std::string> argv_s_, env_s_;
+    std::vector<char*> argv_, envp_;
+};
 
 std::vector<std::string> clean_environment() {
     std::vector<std::string> env;
@@ -88,11 +113,18 @@ ServerProcess::ServerProcess(ServerOptions options) {
         env.push_back("JOURNAL_STREAM=" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
     }
 
+    std::size_t listen_pid_index = 0;
+    if (options.pass_listen_fd >= 0) {
+        env.push_back("LISTEN_FDS=1");
+        listen_pid_index = env.size();
+        env.push_back("LISTEN_PID=" + std::string(20, ' '));  // the child writes its pid here
+    }
+    ExecImage image(std::move(argv_s), std::move(env));
+
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
-        // Only async-signal-safe work from here on in spirit; allocation is tolerated (single-threaded
-        // apart from the notify thread, which holds no allocator lock across a fork in practice).
+        // Async-signal-safe calls only from here on: no allocation (see ExecImage).
         dup2(log_fd, STDERR_FILENO);
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, STDIN_FILENO);
@@ -100,8 +132,7 @@ ServerProcess::ServerProcess(ServerOptions options) {
         if (options.pass_listen_fd >= 0) {
             if (options.pass_listen_fd != 3) dup2(options.pass_listen_fd, 3);
             fcntl(3, F_SETFD, 0);
-            env.push_back("LISTEN_FDS=1");
-            env.push_back("LISTEN_PID=" + std::to_string(getpid()));
+            image.set_pid(listen_pid_index, getpid());
         }
         if (options.nofile) {
             rlimit lim{*options.nofile, *options.nofile};
@@ -115,7 +146,7 @@ ServerProcess::ServerProcess(ServerOptions options) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
-        exec_or_die(argv_s, env);
+        image.exec();
     }
     close(log_fd);
 }
@@ -128,13 +159,14 @@ RunResult run_to_exit(const std::vector<std::string>& args,
         env.push_back(k + "=" + v);
     std::vector<std::string> argv_s{server_binary()};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
+    ExecImage image(std::move(argv_s), std::move(env));
     int out[2], err[2];
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) return result;
     pid_t pid = fork();
     if (pid == 0) {
         dup2(out[1], STDOUT_FILENO);
         dup2(err[1], STDERR_FILENO);
-        exec_or_die(argv_s, env);
+        image.exec();
     }
     close(out[1]);
     close(err[1]);
