@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <sstream>
 
 namespace fault {
 
@@ -82,9 +83,10 @@ LoadSummary LoadRun::summary(int exit_code) const {
     LoadSummary s;
     s.exit_code = exit_code;
     s.output = process_->log();
-    auto at = s.output.rfind("\n{\"mode\"");
-    at = at == std::string::npos ? (s.output.rfind("{\"mode\"", 0) == 0 ? 0 : at) : at + 1;
-    if (at != std::string::npos) s.json = s.output.substr(at, s.output.find('\n', at) - at);
+    // The summary is the one line that is a JSON object; stderr's lines (notices, errors) are not.
+    std::istringstream lines(s.output);
+    for (std::string line; std::getline(lines, line);)
+        if (line.starts_with("{\"mode\"")) s.json = line;
     return s;
 }
 

@@ -22,7 +22,7 @@ Aftermath settle(const test::ServerProcess& server, std::size_t target, Duration
     CHECK_MESSAGE(counted, "workers: " << a.workers.size() << ", expected " << target);
     // A worker that just died is a zombie for the instant before SIGCHLD reaches the master; once the count
     // is back and nothing is dying, any Z child is one the master failed to reap.
-    for (pid_t child : server.workers())
+    for (pid_t child : a.workers)
         a.zombies += test::proc_state(child) == 'Z';
     CHECK(a.zombies == 0);
     a.single_threaded = thread_count(server.pid()) == 1;
@@ -57,6 +57,10 @@ void report(const Row& row) {
     MESSAGE(line);
     const char* path = std::getenv("ECHO_FAULT_REPORT");
     std::ofstream(path != nullptr ? path : "fault-report.md", std::ios::app) << line << '\n';
+}
+
+double ms_since(std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
 
 std::string spread_ms(std::vector<double> samples) {

@@ -18,7 +18,7 @@ namespace fault {
 unsigned rounds();
 
 struct Aftermath {
-    std::vector<pid_t> workers;   // the live workers once the count was back to its target
+    std::vector<pid_t> workers;   // the children at the last look: the live workers, once the count is back
     std::size_t zombies = 0;      // children in state Z at that moment
     bool single_threaded = true;  // the master and every worker run one thread (RUNBOOK.md "Reliability")
 };
@@ -45,6 +45,9 @@ struct Row {
 };
 // Logs the row and appends it to the summary table: $ECHO_FAULT_REPORT, or fault-report.md here.
 void report(const Row& row);
+
+// Milliseconds from `since` until now: the recovery times the scenarios report.
+double ms_since(std::chrono::steady_clock::time_point since);
 
 // "p50 1.2 ms, max 3.4 ms" of samples in milliseconds.
 std::string spread_ms(std::vector<double> samples);

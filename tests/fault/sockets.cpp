@@ -104,6 +104,13 @@ std::size_t open_fds(pid_t pid) {
     return ec ? 0 : static_cast<std::size_t>(std::distance(it, std::filesystem::directory_iterator{}));
 }
 
+std::size_t total_open_fds(const std::vector<pid_t>& pids) {
+    std::size_t sum = 0;
+    for (pid_t p : pids)
+        sum += open_fds(p);
+    return sum;
+}
+
 int thread_count(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     for (std::string line; std::getline(in, line);)

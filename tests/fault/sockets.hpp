@@ -20,6 +20,7 @@ std::size_t established_on(std::uint16_t port);
 // The process among `pids` whose fd table holds the server end of the loopback connection `client_fd`.
 std::optional<pid_t> server_end_owner(int client_fd, const std::vector<pid_t>& pids);
 std::size_t open_fds(pid_t pid);
+std::size_t total_open_fds(const std::vector<pid_t>& pids);
 // Threads of a process (/proc/PID/status), 0 when it is gone.
 int thread_count(pid_t pid);
 // RLIMIT_NOFILE's soft limit raised to the hard one, for scenarios that hold thousands of sockets.

@@ -20,17 +20,6 @@ namespace {
 // RLIMIT_NPROC counts per user: this suite's own uid, apart from the integration tests' (fixture.hpp).
 constexpr uid_t kUidRespawnBudget = 64004;
 
-double ms_since(Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-double workers_cpu(const std::vector<pid_t>& workers) {
-    double sum = 0;
-    for (pid_t w : workers)
-        sum += test::cpu_seconds(w).value_or(0);
-    return sum;
-}
-
 // A process of the server's user that does nothing but count against its RLIMIT_NPROC, as a runaway cron
 // job of the same account would. setuid() does not check the limit, so it can take the last slot.
 class BudgetEater {
@@ -85,10 +74,10 @@ TEST_CASE("EMFILE under load: no busy loop while the backlog waits, service resu
         REQUIRE(extra.back().valid());
     }
     REQUIRE(server->wait_for_log("accept4() failed: Too many open files", 5s) >= 0);
-    const double cpu_before = workers_cpu(workers);
+    const double cpu_before = test::total_cpu_seconds(workers);
     const auto window_start = Clock::now();
     std::this_thread::sleep_for(2s);  // a window of time to measure CPU over, not a wait for an event
-    const double cpu_used = workers_cpu(workers) - cpu_before;
+    const double cpu_used = test::total_cpu_seconds(workers) - cpu_before;
     const double window_s = ms_since(window_start) / 1000.0;
     CHECK(cpu_used < 0.3);  // a spinning accept loop burns the whole window on each core
 
@@ -161,18 +150,8 @@ TEST_CASE("10,000 connections held at once on two workers, then all closed: no e
     auto server = test::start_server({"--workers", "2"});
     auto workers = test::wait_for_workers(*server, 2);
     REQUIRE(workers.size() == 2);
-    auto rss = [&] {
-        long sum = 0;
-        for (pid_t w : workers)
-            sum += test::rss_kib(w).value_or(0);
-        return sum;
-    };
-    auto fds = [&] {
-        std::size_t sum = 0;
-        for (pid_t w : workers)
-            sum += open_fds(w);
-        return sum;
-    };
+    auto rss = [&] { return test::total_rss_kib(workers); };
+    auto fds = [&] { return total_open_fds(workers); };
     const long rss_before = rss();
     const auto fds_before = fds();
     // Two crowds, one after the other: what the first leaves behind must be reused by the second, so memory

@@ -36,18 +36,8 @@ struct UnderLoad {
         zombies = after.zombies;
         return summary;
     }
-    long worker_rss_kib() const {
-        long sum = 0;
-        for (pid_t w : workers)
-            sum += test::rss_kib(w).value_or(0);
-        return sum;
-    }
-    std::size_t worker_fds() const {
-        std::size_t sum = 0;
-        for (pid_t w : workers)
-            sum += open_fds(w);
-        return sum;
-    }
+    long worker_rss_kib() const { return test::total_rss_kib(workers); }
+    std::size_t worker_fds() const { return total_open_fds(workers); }
 
     std::unique_ptr<test::ServerProcess> server;
     std::vector<pid_t> workers;
@@ -144,7 +134,7 @@ TEST_CASE("1,000 slowloris clients at one byte a second: served while they trick
     }
     const auto silent_at = Clock::now();
     const auto closed = closed_within(raw(slow), kIdleTimeout + 2s);
-    const double closed_ms = std::chrono::duration<double, std::milli>(Clock::now() - silent_at).count();
+    const double closed_ms = ms_since(silent_at);
     CHECK(closed == kSlow);
     CHECK(closed_ms >= 2500.0);  // not before the timeout (the idle sweep is coarser than a millisecond)
     auto load = s.finish();
@@ -170,7 +160,7 @@ TEST_CASE("half-closed clients get their whole echo, then EOF, and a bare half-c
     }
     const auto half_closed_at = Clock::now();
     CHECK(closed_within(raw(bare), 2s) == kHalf);
-    const double bare_ms = std::chrono::duration<double, std::milli>(Clock::now() - half_closed_at).count();
+    const double bare_ms = ms_since(half_closed_at);
     std::this_thread::sleep_for(1s);  // slow readers: the echo waits in the server and the kernel meanwhile
     std::uint64_t verified = 0;
     std::size_t intact = 0;
@@ -205,7 +195,7 @@ TEST_CASE("200 clients reset mid-stream: no crash, no leaked descriptor, the oth
     // Every one of them closed by the worker that served it: back to the descriptors it had before.
     const auto start = Clock::now();
     CHECK(test::eventually([&] { return s.worker_fds() <= fds_before; }, 10s));
-    const double freed_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    const double freed_ms = ms_since(start);
     auto load = s.finish();
     report({"4d resets mid-stream", fmt::format("pingpong {} conns", kLoadConnections),
             fmt::format("{} RSTs with {} MiB in flight", kResets, pushed >> 20), load.count("total_bytes"),

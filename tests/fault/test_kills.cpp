@@ -26,21 +26,18 @@ constexpr auto kPastQuickDeath = 1100ms;
 struct Refill {
     pid_t pid = -1;
     double empty_ms = 0;
-    long next = 0;  // log offset just past the line
+    long next = 0;  // log offset past this line's marker, where to look for the next one
 };
 std::optional<Refill> wait_refill(const test::ServerProcess& server, long from, Duration timeout) {
     const std::string marker = "is accepting: the slot was empty for ";
     long at = server.wait_for_log(marker, timeout, from);
     if (at < 0) return std::nullopt;
-    auto log = server.log();
-    auto start = log.rfind('\n', static_cast<std::size_t>(at));
-    auto end = log.find('\n', static_cast<std::size_t>(at));
-    auto line = log.substr(start == std::string::npos ? 0 : start, end - start);
+    const auto line = server.log_line_at(at);
     std::smatch m;
     if (!std::regex_search(line, m,
                            std::regex(R"(\(pid (\d+)\) is accepting: the slot was empty for ([0-9.]+) ms)")))
         return std::nullopt;
-    return Refill{static_cast<pid_t>(std::stol(m[1])), std::stod(m[2]), static_cast<long>(end)};
+    return Refill{static_cast<pid_t>(std::stol(m[1])), std::stod(m[2]), at + 1};
 }
 
 // The stage of the kill rounds: `n` workers under reconnecting ping-pong load, and probes of the test's own,
@@ -63,12 +60,8 @@ class KillStage {
     // After `victims` were SIGKILLed and replaced: each is reaped, the count is back, the probes the victims
     // served are closed and every other probe still echoes every byte. The closed ones are replaced.
     void after_kill(const std::vector<pid_t>& victims) {
-        CHECK(test::eventually(
-            [&] {
-                return std::none_of(victims.begin(), victims.end(),
-                                    [](pid_t p) { return test::proc_state(p).has_value(); });
-            },
-            5s));  // reaped: a zombie would stay in /proc as state Z
+        // Reaped: a zombie would stay in /proc as state Z.
+        CHECK(test::eventually([&] { return test::all_reaped(victims); }, 5s));
         workers = test::wait_for_workers(*server, n_);
         REQUIRE(workers.size() == n_);
         for (auto& p : probes_) {
@@ -131,7 +124,7 @@ TEST_CASE("kill -9 of one worker, round after round under load: reaped, replaced
         REQUIRE(kill(pid, SIGKILL) == 0);
         auto refill = wait_refill(server, from, 10s);
         REQUIRE_MESSAGE(refill.has_value(), "no replacement for pid " << pid << "; log:\n" << server.log());
-        seen_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - killed_at).count());
+        seen_ms.push_back(ms_since(killed_at));
         refill_ms.push_back(refill->empty_ms);
         born[refill->pid] = Clock::now();
         stage.after_kill({pid});
@@ -169,7 +162,7 @@ TEST_CASE("kill -9 of every worker at once, round after round under load: all re
         // open, and is echoed by the first replacement to come up.
         const auto hello = test::random_bytes(64, ++stage.seed);
         CHECK(test::echo_once(server.port(), hello) == hello);
-        echo_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - killed_at).count());
+        echo_ms.push_back(ms_since(killed_at));
         long at = from;
         for (std::size_t i = 0; i < kWorkers; ++i) {
             auto refill = wait_refill(server, at, 10s);
@@ -202,7 +195,7 @@ TEST_CASE("master SIGKILL under load: every worker gone within a second, the por
     const auto master_gone = Clock::now();
     // Each worker asked the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG; RUNBOOK.md "Signals").
     CHECK(test::eventually([&] { return std::none_of(workers.begin(), workers.end(), test::alive); }, 1s));
-    const double orphans_ms = std::chrono::duration<double, std::milli>(Clock::now() - master_gone).count();
+    const double orphans_ms = ms_since(master_gone);
     auto broken = load.stop();
     // Every connection broke with its worker, as it must; what came back before was still right.
     INFO("echo-load output:\n" << broken.output);
@@ -212,7 +205,7 @@ TEST_CASE("master SIGKILL under load: every worker gone within a second, the por
 
     const auto rebind = Clock::now();
     auto again = start_server({"--listen", "127.0.0.1:" + std::to_string(port)});
-    const double rebind_ms = std::chrono::duration<double, std::milli>(Clock::now() - rebind).count();
+    const double rebind_ms = ms_since(rebind);
     LoadRun after_load(port, {"--mode", "pingpong", "-c", "32", "-s", "512", "-d", "1"});
     auto fresh = after_load.wait(20s);
     check_load(fresh, false);

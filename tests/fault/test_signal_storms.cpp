@@ -25,10 +25,7 @@ std::optional<std::size_t> settled_target(test::ServerProcess& server, Duration 
             server.signal(SIGUSR1);
             long at = server.wait_for_log("status: ", 2s, from);
             if (at < 0) return false;
-            auto log = server.log();
-            auto line =
-                log.substr(static_cast<std::size_t>(at),
-                           log.find('\n', static_cast<std::size_t>(at)) - static_cast<std::size_t>(at));
+            const auto line = server.log_line_at(at);
             std::smatch m;
             if (!std::regex_search(line, m, status) || m[1] != m[2]) return false;
             target = std::stoul(m[2]);
@@ -79,7 +76,7 @@ TEST_CASE(
     auto target = settled_target(*server, 40s);
     REQUIRE_MESSAGE(target.has_value(), "never settled; log tail:\n"
                                             << server->log().substr(server->log().size() - 4000));
-    const double settle_ms = std::chrono::duration<double, std::milli>(Clock::now() - stop_at).count();
+    const double settle_ms = ms_since(stop_at);
     auto after = settle(*server, *target);
     for (pid_t k : killed)
         CHECK_FALSE(test::proc_state(k).has_value());  // every SIGKILLed worker reaped
@@ -92,7 +89,7 @@ TEST_CASE(
     server->signal(SIGTTIN);
     server->signal(SIGUSR1);
     CHECK(server->wait_exit_code(20s) == 0);
-    CHECK(std::none_of(seen.begin(), seen.end(), [](pid_t p) { return test::proc_state(p).has_value(); }));
+    CHECK(test::all_reaped(seen));
     report({"7 signal storms", "2 workers, pingpong 32 conns",
             fmt::format("{} bursts x {} of HUP/USR1/TTIN/TTOU ({}), {} SIGKILLs, then SIGTERM", kBursts,
                         kPerBurst, acted, killed.size()),

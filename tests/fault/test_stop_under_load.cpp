@@ -27,17 +27,16 @@ TEST_CASE("SIGTERM with 1,000 idle and 50 streaming connections: idle closed at 
     server->signal(SIGTERM);
     // Idle means nothing pending and nothing heard for the quiet period (RUNBOOK.md "Graceful stop").
     const auto closed = closed_within(raw(idle), 2s);
-    const double idle_closed_ms = std::chrono::duration<double, std::milli>(Clock::now() - term_at).count();
+    const double idle_closed_ms = ms_since(term_at);
     CHECK(closed == kIdle);
     // The streaming clients are still being served; now they stop sending and wait for what they are owed.
     auto summary = streams.stop();
     check_load(summary, false);
     const int code = server->wait_exit_code(kDrain + 2s);
-    const double exit_ms = std::chrono::duration<double, std::milli>(Clock::now() - term_at).count();
+    const double exit_ms = ms_since(term_at);
     CHECK(code == 0);
     CHECK(exit_ms < std::chrono::duration<double, std::milli>(kDrain).count());
-    CHECK(std::none_of(workers.begin(), workers.end(),
-                       [](pid_t w) { return test::proc_state(w).has_value(); }));
+    CHECK(test::all_reaped(workers));
     auto notes = server->notifications();
     CHECK(std::find(notes.begin(), notes.end(), "STOPPING=1") != notes.end());
     report({"3 SIGTERM under load",

@@ -1,7 +1,6 @@
 // test_bad_input.cpp: every flag given bad values on the command line, in its ECHO_* variable and in a config
 // file exits 2 with one line naming it and the value (R9); addresses that cannot be bound exit 1 with one
 // line and leave no worker behind.
-#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,15 +202,11 @@ class Marker {
     std::vector<pid_t> carriers() const {
         std::vector<pid_t> out;
         auto needle = variable().first + "=" + value_;
-        DIR* proc = opendir("/proc");
-        if (proc == nullptr) return out;
-        while (dirent* e = readdir(proc)) {
-            if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-            std::ifstream in(std::string("/proc/") + e->d_name + "/environ", std::ios::binary);
+        for (pid_t pid : all_pids()) {
+            std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
             for (std::string var; std::getline(in, var, '\0');)
-                if (var == needle) out.push_back(static_cast<pid_t>(std::stol(e->d_name)));
+                if (var == needle) out.push_back(pid);
         }
-        closedir(proc);
         return out;
     }
 
@@ -247,18 +242,6 @@ RunResult run(const Row& row, const Marker& marker, TempDir& dir) {
             return run_to_exit({"--config", dir.write("echo.conf", row.flag->name + "\n")}, env, 5s);
     }
     return {};
-}
-
-// The signal a process sends its parent when it exits (field 38 of /proc/PID/stat); std::nullopt once gone.
-std::optional<int> exit_signal(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text;
-    if (!std::getline(in, text) || text.rfind(')') == std::string::npos) return std::nullopt;
-    std::istringstream fields(text.substr(text.rfind(')') + 2));  // from field 3, the state
-    std::string field;
-    for (int i = 3; i <= 38 && fields >> field; ++i)
-        if (i == 38) return std::stoi(field);
-    return std::nullopt;
 }
 
 // The children of `pid` that fork() made. In a sanitizer build the leak check at exit runs in a child that

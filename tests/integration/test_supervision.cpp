@@ -39,10 +39,6 @@ class ConnectionLoad {
     std::thread thread_;
 };
 
-bool none_alive(const std::vector<pid_t>& pids) {
-    return std::none_of(pids.begin(), pids.end(), [](pid_t p) { return proc_state(p).has_value(); });
-}
-
 std::size_t count(const std::vector<std::string>& lines, const std::string& line) {
     return static_cast<std::size_t>(std::count(lines.begin(), lines.end(), line));
 }
@@ -57,7 +53,7 @@ TEST_CASE("SIGHUP replaces every worker one by one without a single failed conne
     REQUIRE(eventually([&] { return load.ok() > 50; }, 10s));
     server->signal(SIGHUP);
     CHECK(server->wait_for_log("reload complete: 2 worker(s) of generation 1", 15s) >= 0);
-    CHECK(eventually([&] { return none_alive(old_workers); }, 10s));  // retired, drained and reaped
+    CHECK(eventually([&] { return all_reaped(old_workers); }, 10s));  // retired, drained and reaped
     auto before_stop = load.ok();
     CHECK(eventually([&] { return load.ok() > before_stop + 50; }, 10s));
     load.stop();

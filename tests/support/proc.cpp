@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -29,18 +30,30 @@ std::optional<std::vector<std::string>> stat_fields(pid_t pid) {
 
 }  // namespace
 
-std::vector<pid_t> children_of(pid_t parent) {
+std::vector<pid_t> all_pids() {
     std::vector<pid_t> out;
     DIR* proc = opendir("/proc");
     if (proc == nullptr) return out;
-    while (dirent* e = readdir(proc)) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        pid_t pid = static_cast<pid_t>(std::stol(e->d_name));
+    while (dirent* e = readdir(proc))
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
+            out.push_back(static_cast<pid_t>(std::stol(e->d_name)));
+    closedir(proc);
+    return out;
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+    std::vector<pid_t> out;
+    for (pid_t pid : all_pids()) {
         auto f = stat_fields(pid);
         if (f && f->size() > 1 && std::stol((*f)[1]) == parent) out.push_back(pid);
     }
-    closedir(proc);
     return out;
+}
+
+std::optional<int> exit_signal(pid_t pid) {
+    auto f = stat_fields(pid);  // [0] is field 3
+    if (!f || f->size() < 36) return std::nullopt;
+    return std::stoi((*f)[35]);
 }
 
 std::optional<char> proc_state(pid_t pid) {
@@ -66,6 +79,24 @@ std::optional<double> cpu_seconds(pid_t pid) {
 bool alive(pid_t pid) {
     auto s = proc_state(pid);
     return s && *s != 'Z' && *s != 'X';
+}
+
+bool all_reaped(const std::vector<pid_t>& pids) {
+    return std::none_of(pids.begin(), pids.end(), [](pid_t p) { return proc_state(p).has_value(); });
+}
+
+long total_rss_kib(const std::vector<pid_t>& pids) {
+    long sum = 0;
+    for (pid_t p : pids)
+        sum += rss_kib(p).value_or(0);
+    return sum;
+}
+
+double total_cpu_seconds(const std::vector<pid_t>& pids) {
+    double sum = 0;
+    for (pid_t p : pids)
+        sum += cpu_seconds(p).value_or(0);
+    return sum;
 }
 
 bool eventually(const std::function<bool()>& condition, Duration timeout) {

@@ -13,13 +13,23 @@ namespace test {
 using namespace std::chrono_literals;
 using Duration = std::chrono::steady_clock::duration;
 
+// Every process /proc lists now.
+std::vector<pid_t> all_pids();
 std::vector<pid_t> children_of(pid_t parent);
+// The signal a process sends its parent when it exits (field 38 of /proc/PID/stat: SIGCHLD for fork(), 0 for
+// a clone() without one); std::nullopt once it is gone.
+std::optional<int> exit_signal(pid_t pid);
 // The state letter of /proc/PID/stat ('R', 'S', 'Z', 'T'…), or std::nullopt when the pid is gone.
 std::optional<char> proc_state(pid_t pid);
 std::optional<long> rss_kib(pid_t pid);
 // utime + stime in seconds.
 std::optional<double> cpu_seconds(pid_t pid);
 bool alive(pid_t pid);  // exists and is not a zombie
+// None of them is left in /proc at all: each exited and was reaped (a zombie still has its entry).
+bool all_reaped(const std::vector<pid_t>& pids);
+// Sums over processes, 0 for one that is gone: resident memory in KiB, utime + stime in seconds.
+long total_rss_kib(const std::vector<pid_t>& pids);
+double total_cpu_seconds(const std::vector<pid_t>& pids);
 
 // Polls `condition` every few milliseconds until it holds or `timeout` passes. For facts with no readiness
 // signal of their own (a pid leaving /proc); never a substitute for one.

@@ -262,6 +262,13 @@ long ServerProcess::wait_for_log(const std::string& needle, Duration timeout, lo
     return at;
 }
 
+std::string ServerProcess::log_line_at(long offset) const {
+    const auto text = log();
+    const auto at = std::min(static_cast<std::size_t>(std::max(0L, offset)), text.size());
+    const auto start = at == 0 ? 0 : text.rfind('\n', at - 1) + 1;  // npos + 1 == 0: the first line
+    return text.substr(start, text.find('\n', at) - start);
+}
+
 std::vector<std::string> ServerProcess::notifications() {
     std::lock_guard lock(mutex_);
     return notifications_;

@@ -56,6 +56,8 @@ class ServerProcess {
     std::string log() const;  // everything logged so far
     // Waits until the log contains `needle` (after `from`, a byte offset); returns its offset or -1.
     long wait_for_log(const std::string& needle, Duration timeout, long from = 0) const;
+    // The whole log line around byte `offset` (one wait_for_log returned), without its newline.
+    std::string log_line_at(long offset) const;
     // Waits for an sd_notify message line ("READY=1"); returns false on timeout.
     bool wait_notify(const std::string& line, Duration timeout);
     std::vector<std::string> notifications();
