@@ -85,6 +85,7 @@ class Master {
     void on_channel(int fd, std::uint32_t events, TimePoint now);
     void on_worker_exit(const ChildExit& exit, TimePoint now);
     void on_worker_gone_unreaped(WorkerProcess& w, TimePoint now);
+    void count_totals_of_exited(const WorkerProcess& w);
 
     // The one place that decides.
     void decide(TimePoint now);
@@ -343,8 +344,7 @@ void Master::on_worker_exit(const ChildExit& exit, TimePoint now) {
         drain_channel(*w, now);  // its last report still counts towards the totals
         forget_channel(*w);
     }
-    accepted_by_exited_ += w->last_report.connections_accepted;
-    bytes_by_exited_ += w->last_report.bytes_echoed;
+    count_totals_of_exited(*w);
     bool expected = w->phase == WorkerPhase::Retiring || stopping();
     auto level = expected ? spdlog::level::info : spdlog::level::warn;
     spdlog::log(level, "worker {} (pid {}) {}{}", w->slot, w->pid, describe_exit(exit.status),
@@ -359,13 +359,18 @@ void Master::on_worker_exit(const ChildExit& exit, TimePoint now) {
     if (!expected) schedule_respawn(*w, exit.status, now);
 }
 
+void Master::count_totals_of_exited(const WorkerProcess& w) {
+    // The status line's totals cover the whole life of the master, not only the workers alive now.
+    accepted_by_exited_ += w.last_report.connections_accepted;
+    bytes_by_exited_ += w.last_report.bytes_echoed;
+}
+
 void Master::on_worker_gone_unreaped(WorkerProcess& w, TimePoint now) {
     spdlog::warn("worker {} (pid {}) is gone and NOT reaped (zombie mode): it stays <defunct>", w.slot,
                  w.pid);
     zombies_.push_back(w.pid);
     auto gone = *table_.take(w.pid);
-    accepted_by_exited_ += gone.last_report.connections_accepted;
-    bytes_by_exited_ += gone.last_report.bytes_echoed;
+    count_totals_of_exited(gone);
     if (gone.phase != WorkerPhase::Retiring) schedule_respawn(gone, -1, now);
 }
 

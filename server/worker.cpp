@@ -103,6 +103,7 @@ class WorkerLoop {
     void close_connection(Connection& c);
     void update_interest(Connection& c);
     void touch(Connection& c);
+    void unlink(Connection& c);  // out of the idle list (LRU), if it is in it
     void begin_drain(TimePoint now);
     bool idle_for_drain(const Connection& c, TimePoint now) const;
     std::size_t close_idle_for_drain(TimePoint now);
@@ -348,12 +349,16 @@ void WorkerLoop::update_interest(Connection& c) {
     c.set_armed(wanted);
 }
 
-void WorkerLoop::touch(Connection& c) {
-    if (newest_ == &c) return;
-    // Unlink (if linked), then append at the newest end.
+void WorkerLoop::unlink(Connection& c) {
     if (c.older) c.older->newer = c.newer;
     if (c.newer) c.newer->older = c.older;
     if (oldest_ == &c) oldest_ = c.newer;
+    if (newest_ == &c) newest_ = c.older;
+}
+
+void WorkerLoop::touch(Connection& c) {
+    if (newest_ == &c) return;
+    unlink(c);  // if linked; then append at the newest end
     c.older = newest_;
     c.newer = nullptr;
     if (newest_) newest_->newer = &c;
@@ -362,10 +367,7 @@ void WorkerLoop::touch(Connection& c) {
 }
 
 void WorkerLoop::close_connection(Connection& c) {
-    if (c.older) c.older->newer = c.newer;
-    if (c.newer) c.newer->older = c.older;
-    if (oldest_ == &c) oldest_ = c.newer;
-    if (newest_ == &c) newest_ = c.older;
+    unlink(c);
     // close() removes the fd from the epoll set; no EPOLL_CTL_DEL needed (no other process shares this fd).
     by_fd_[static_cast<std::size_t>(c.fd())].reset();
     --open_;
