@@ -7,14 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
-#include "exit_codes.hpp"
-#include "limits.hpp"
-#include "listener.hpp"
-#include "log.hpp"
-#include "master.hpp"
-#include "seccomp_filter.hpp"
-#include "signals.hpp"
+#include "base/exit_codes.hpp"
+#include "base/log.hpp"
+#include "config/config.hpp"
+#include "master/master.hpp"
+#include "os/listener.hpp"
+#include "os/rlimits.hpp"
+#include "os/seccomp_filter.hpp"
+#include "os/signals.hpp"
 #include "version.hpp"
 
 namespace {

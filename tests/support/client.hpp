@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "proc.hpp"
-#include "unique_fd.hpp"
 
 namespace test {
 

@@ -1,7 +1,7 @@
 // test_address.cpp: listen address parsing and formatting.
 #include <doctest/doctest.h>
 
-#include "address.hpp"
+#include "config/address.hpp"
 
 using namespace echo;
 

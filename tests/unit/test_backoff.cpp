@@ -1,7 +1,7 @@
 // test_backoff.cpp: the respawn back-off schedule.
 #include <doctest/doctest.h>
 
-#include "backoff.hpp"
+#include "master/backoff.hpp"
 
 using namespace echo;
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "memory_return.hpp"
+#include "worker/memory_return.hpp"
 
 using echo::MemoryReturn;
 

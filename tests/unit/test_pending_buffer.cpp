@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "pending_buffer.hpp"
+#include "worker/pending_buffer.hpp"
 
 using namespace echo;
 

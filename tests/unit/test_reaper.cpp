@@ -8,7 +8,7 @@
 #include <chrono>
 #include <thread>
 
-#include "reaper.hpp"
+#include "os/reaper.hpp"
 
 using namespace echo;
 

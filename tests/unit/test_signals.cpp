@@ -3,7 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "signals.hpp"
+#include "os/signals.hpp"
 
 using namespace echo;
 

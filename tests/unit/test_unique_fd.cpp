@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 using namespace echo;
 

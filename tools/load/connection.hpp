@@ -4,10 +4,10 @@
 #include <cstdint>
 #include <string_view>
 
+#include "base/unique_fd.hpp"
 #include "pattern.hpp"
 #include "stats.hpp"
 #include "thread_context.hpp"
-#include "unique_fd.hpp"
 
 namespace echoload {
 

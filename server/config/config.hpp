@@ -1,0 +1,57 @@
+// config.hpp: the server's settings, parsed from defaults < config file < environment < command line.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "config/address.hpp"
+
+namespace echo {
+
+enum class LogLevel { Trace, Debug, Info, Warning, Error, Critical, Off };
+enum class SeccompMode { Enforce, Log, Off };
+
+struct Config {
+    std::vector<SocketAddress> listen;  // empty: the default, 127.0.0.1:7007
+    unsigned workers = 0;               // 0 until resolved: the number of CPUs this process may run on
+    unsigned max_connections = 10000;   // per worker
+    Duration idle_timeout = seconds(300);
+    Duration drain_timeout = seconds(10);
+    Duration worker_timeout = seconds(30);  // 0 disables the heartbeat check
+    std::size_t buffer_size = 64 * 1024;    // per-connection cap on bytes read but not yet echoed
+    LogLevel log_level = LogLevel::Info;
+    std::string config_file;
+    bool zombie_mode = false;
+    Duration zombie_worker_lifetime{};           // 0: workers live until killed
+    SeccompMode seccomp = SeccompMode::Enforce;  // fixed at start: a loaded filter cannot be removed
+};
+
+enum class CliAction { Run, Help, Version };
+
+struct ParsedConfig {
+    Config config;
+    CliAction action = CliAction::Run;
+    std::string error;  // one line; non-empty means exit with kExitUsage
+};
+
+// Looks an environment variable up; std::nullopt when unset. Injected so tests need not touch the real one.
+using EnvLookup = std::function<std::optional<std::string>(const char*)>;
+EnvLookup process_environment();
+
+// `args` excludes argv[0]. `default_workers` is used when no layer sets --workers.
+ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup& env,
+                          unsigned default_workers);
+
+std::string usage_text();
+std::string_view log_level_name(LogLevel level);
+
+// Helpers shared with the tests: durations ("10", "1.5s", "250ms", "2m") and sizes ("65536", "64K", "1MiB").
+std::optional<Duration> parse_duration(std::string_view text);
+std::optional<std::size_t> parse_size(std::string_view text);
+
+}  // namespace echo

@@ -1,0 +1,18 @@
+// seccomp_filter.hpp: the in-process system call filters compiled from seccomp/policy.txt (R34).
+#pragma once
+
+#include "config/config.hpp"
+
+namespace echo {
+
+// In main(), once the listeners are open and before the first fork: sets PR_SET_NO_NEW_PRIVS and loads the
+// master's filter (every later master call, and everything a worker may do, since workers inherit it).
+// Remembers `mode` for the workers: a filter cannot be removed, so a SIGHUP cannot change it either.
+// Logs; returns false when the filter could not be loaded (the master must then exit).
+bool install_master_filter(SeccompMode mode);
+
+// In a worker after its set-up, before it serves: stacks the narrower worker filter in the master's mode.
+// Logs; returns false when the filter could not be loaded (exit with kWorkerExitFatal: a retry cannot help).
+bool install_worker_filter();
+
+}  // namespace echo

@@ -1,0 +1,95 @@
+// connection.cpp: the echo itself.
+#include "worker/connection.hpp"
+
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace echo {
+namespace {
+
+// MSG_NOSIGNAL: a peer that vanished must cost an EPIPE, not a SIGPIPE (ignored anyway, belt and braces).
+ssize_t send_some(int fd, const char* data, std::size_t n) {
+    for (;;) {
+        ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR) continue;
+        return w;
+    }
+}
+
+bool would_block(int err) {
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+}  // namespace
+
+Connection::Step Connection::on_readable(std::span<char> scratch, EchoCounters& counters, TimePoint now) {
+    if (peer_closed_ || pending_.space() == 0) return Step::Keep;  // reading is paused; a stale event
+    ssize_t n;
+    const bool direct = pending_.empty();
+    std::span<char> into =
+        direct ? scratch.first(std::min(scratch.size(), pending_.capacity())) : pending_.free_tail();
+    do {
+        n = ::read(fd_.get(), into.data(), into.size());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return would_block(errno) ? Step::Keep : Step::Close;  // ECONNRESET and friends: peer is gone
+    if (n == 0) {
+        peer_closed_ = true;  // the client half-closed: echo what is pending, then close our side (R1)
+        return pending_.empty() ? Step::Close : Step::Keep;
+    }
+    last_activity_ = now;
+    auto got = static_cast<std::size_t>(n);
+    counters.bytes_read += got;
+    if (!direct) {
+        pending_.commit(got);
+        return Step::Keep;  // the write side is armed already; order is kept by writing pending bytes first
+    }
+    ssize_t w = send_some(fd_.get(), into.data(), got);
+    if (w < 0) {
+        if (!would_block(errno)) return Step::Close;
+        w = 0;
+    }
+    counters.bytes_written += static_cast<std::uint64_t>(w);
+    if (static_cast<std::size_t>(w) < got)
+        pending_.append(into.subspan(static_cast<std::size_t>(w), got - static_cast<std::size_t>(w)));
+    return Step::Keep;
+}
+
+Connection::Step Connection::on_writable(EchoCounters& counters, TimePoint now) {
+    Step step = write_pending(counters, now);
+    if (step == Step::Keep && peer_closed_ && pending_.empty()) return Step::Close;
+    return step;
+}
+
+Connection::Step Connection::write_pending(EchoCounters& counters, TimePoint now) {
+    while (!pending_.empty()) {
+        auto bytes = pending_.data();
+        ssize_t w = send_some(fd_.get(), bytes.data(), bytes.size());
+        if (w < 0) return would_block(errno) ? Step::Keep : Step::Close;
+        last_activity_ = now;
+        counters.bytes_written += static_cast<std::uint64_t>(w);
+        pending_.consume(static_cast<std::size_t>(w));
+    }
+    return Step::Keep;
+}
+
+std::uint32_t Connection::wanted_events() const {
+    std::uint32_t events = 0;
+    if (!peer_closed_ && pending_.space() > 0) events |= EPOLLIN;
+    if (!pending_.empty()) events |= EPOLLOUT;
+    return events;
+}
+
+bool Connection::quiescent() const {
+    if (!pending_.empty()) return false;
+    if (peer_closed_) return true;
+    int unread = 0;
+    // If FIONREAD fails the socket is broken; closing it loses nothing that could still be delivered.
+    if (ioctl(fd_.get(), FIONREAD, &unread) < 0) return true;
+    return unread == 0;
+}
+
+}  // namespace echo
