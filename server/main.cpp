@@ -1,4 +1,5 @@
-// main.cpp: parse the configuration, check the limits, block the signals, open the listeners, run the master.
+// main.cpp: parse the configuration, check the limits, block the signals, open the listeners, bind the
+// worker's body and run the master.
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "os/seccomp_filter.hpp"
 #include "os/signals.hpp"
 #include "version.hpp"
+#include "worker/worker.hpp"
 
 namespace {
 
@@ -31,8 +33,8 @@ unsigned usable_cpus() {
 
 int main(int argc, char** argv) {
     using namespace echo;
-    std::vector<std::string> args(argv + 1, argv + argc);
-    unsigned cpus = usable_cpus();
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    const unsigned cpus = usable_cpus();
     ParsedConfig parsed = parse_config(args, process_environment(), cpus);
     if (!parsed.error.empty()) {
         std::fprintf(stderr, "echo-hardened: %s\n", parsed.error.c_str());
@@ -52,8 +54,8 @@ int main(int argc, char** argv) {
     // Blocked before anything can fork and for the whole life of the master: every signal it handles is read
     // from the signalfd, never delivered to a handler (R10).
     ScopedSignalBlock blocked(master_signals());
-    signal(SIGPIPE,
-           SIG_IGN);  // a write to a vanished notify socket or stderr reader must not kill the master
+    // A write to a vanished notify socket or stderr reader must not kill the master.
+    signal(SIGPIPE, SIG_IGN);
 
     auto nofile = raise_nofile_limit();
     spdlog::debug("RLIMIT_NOFILE is {}", nofile);
@@ -61,12 +63,24 @@ int main(int argc, char** argv) {
         spdlog::critical("{}", why);
         return kExitLimits;
     }
-    Listeners listeners = open_listeners(config);
-    if (!listeners.error.empty()) {
-        spdlog::critical("{}", listeners.error);
-        return kExitFailure;
-    }
+    auto listeners = open_listeners(config.listen);
+    if (!listeners.ok()) return kExitFailure;  // open_listeners() said which address and why
     // Once start-up's own calls (bind, /proc, setrlimit) are done, before any fork: RUNBOOK.md "Seccomp".
-    if (!install_master_filter(config.seccomp)) return kExitFailure;
-    return run_master({std::move(config), std::move(args), cpus, std::move(listeners)});
+    const SeccompMode seccomp = config.seccomp;
+    if (!install_master_filter(seccomp)) return kExitFailure;
+
+    // What a worker is handed at its fork: the listening sockets (shared by every worker, borrowed from the
+    // master, which keeps them open for the life of any worker) and the seccomp mode fixed above.
+    std::vector<int> listen_fds;
+    for (const auto& l : listeners->sockets)
+        listen_fds.push_back(l.fd.get());
+    const pid_t master_pid = getpid();
+    WorkerBody worker_body = [listen_fds, seccomp, master_pid](const Config& current, unsigned slot,
+                                                               UniqueFd channel) {
+        return run_worker(worker_settings(current, seccomp),
+                          WorkerStart{slot, std::move(channel), master_pid, listen_fds});
+    };
+    ConfigReload reload = [args, cpus] { return parse_config(args, process_environment(), cpus); };
+    return run_master(
+        {std::move(config), std::move(listeners).value(), std::move(worker_body), std::move(reload)});
 }

@@ -29,11 +29,6 @@ sigset_t master_signals() {
 
 namespace {
 
-enum class Source : std::uint32_t { Signal = 1, Timer, Channel };
-std::uint64_t token(Source s, int fd) {
-    return (std::uint64_t(s) << 32) | static_cast<std::uint32_t>(fd);
-}
-
 // A worker that lived this long was not crash-looping: its death is replaced at once (s6-supervise's rule).
 constexpr Duration kStableRun = seconds(1);
 constexpr unsigned kCrashLoopThreshold = 3;
@@ -57,16 +52,14 @@ class Master {
   public:
     Master(MasterSetup setup, Epoll epoll, SignalFd signals, TimerFd timer)
         : config_(std::move(setup.config)),
-          args_(std::move(setup.args)),
-          default_workers_(setup.default_workers),
+          worker_body_(std::move(setup.worker_body)),
+          reload_(std::move(setup.reload)),
           listeners_(std::move(setup.listeners.sockets)),
           from_systemd_(setup.listeners.from_systemd),
           epoll_(std::move(epoll)),
           signals_(std::move(signals)),
           timer_(std::move(timer)),
           target_(config_.workers) {
-        for (auto& l : listeners_)
-            listen_fds_.push_back(l.fd.get());
         slots_.resize(target_);
     }
 
@@ -110,10 +103,9 @@ class Master {
     void arm_timer();
 
     Config config_;
-    std::vector<std::string> args_;
-    unsigned default_workers_;
+    WorkerBody worker_body_;
+    ConfigReload reload_;
     std::vector<Listener> listeners_;
-    std::vector<int> listen_fds_;
     bool from_systemd_;
     Epoll epoll_;
     SignalFd signals_;
@@ -157,9 +149,10 @@ std::string_view Master::state_name(State s) {
 }
 
 int Master::run() {
-    if (epoll_.add(signals_.fd(), EPOLLIN, token(Source::Signal, 0)) < 0 ||
-        epoll_.add(timer_.fd(), EPOLLIN, token(Source::Timer, 0)) < 0) {
-        spdlog::critical("epoll_ctl() failed while setting up the master: {}", errno_text(errno));
+    int r = epoll_.add(signals_.fd(), EPOLLIN, {Source::Signal});
+    if (r == 0) r = epoll_.add(timer_.fd(), EPOLLIN, {Source::Timer});
+    if (r < 0) {
+        spdlog::critical("epoll_ctl() failed while setting up the master: {}", errno_text(r));
         return kExitFailure;
     }
     for (const auto& l : listeners_)
@@ -190,7 +183,8 @@ int Master::run() {
         }
         for (int i = 0; i < n; ++i) {
             const auto& ev = events[static_cast<std::size_t>(i)];
-            switch (static_cast<Source>(ev.data.u64 >> 32)) {
+            EventTag tag = tag_of(ev);
+            switch (tag.source) {
                 case Source::Signal:
                     on_signals(now);
                     break;
@@ -198,8 +192,11 @@ int Master::run() {
                     on_timer(now);
                     break;
                 case Source::Channel:
-                    on_channel(static_cast<int>(ev.data.u64 & 0xffffffffu), ev.events, now);
+                    on_channel(tag.fd(), ev.events, now);
                     break;
+                case Source::Listener:
+                case Source::Client:
+                    break;  // the master registers neither
             }
         }
         decide(now);
@@ -448,9 +445,10 @@ void Master::reap(TimePoint now) {
 }
 
 bool Master::spawn_into(unsigned slot, TimePoint now) {
-    SpawnedWorker spawned = spawn_worker(slot, config_, listen_fds_);
+    auto spawned =
+        spawn_child([&](UniqueFd channel) { return worker_body_(config_, slot, std::move(channel)); });
     SlotState& s = slots_[slot];
-    if (spawned.pid < 0) {
+    if (!spawned.ok()) {
         ++s.quick_exits;
         Duration delay = std::max(backoff_delay(s.quick_exits), kBackoffBase);
         s.respawn_after = now + delay;
@@ -460,19 +458,20 @@ bool Master::spawn_into(unsigned slot, TimePoint now) {
                 : fmt::format(" ({} unreaped zombie(s) count against RLIMIT_NPROC; SIGUSR2 reaps them)",
                               zombies_.size());
         spdlog::error("fork() failed while spawning worker {}: {}; retrying in {:.1f}s{}", slot,
-                      errno_text(spawned.error), to_seconds(delay), zombie_note);
+                      errno_text(spawned.error()), to_seconds(delay), zombie_note);
         return false;
     }
-    if (int r = epoll_.add(spawned.channel.get(), EPOLLIN, token(Source::Channel, spawned.channel.get()));
+    if (int r = epoll_.add(spawned->channel.get(), EPOLLIN,
+                           EventTag::of(spawned->channel.get(), Source::Channel));
         r < 0)
         spdlog::error("epoll_ctl() failed for worker {}'s channel: {}; its heartbeats will not be seen", slot,
                       errno_text(r));
     WorkerProcess w;
-    w.pid = spawned.pid;
+    w.pid = spawned->pid;
     w.slot = slot;
     w.generation = generation_;
     w.started_at = w.last_heartbeat = now;
-    w.channel = std::move(spawned.channel);
+    w.channel = std::move(spawned->channel);
     spdlog::info("started worker {} (pid {})", slot, w.pid);
     table_.add(std::move(w));
     return true;
@@ -520,7 +519,6 @@ void Master::begin_stop(bool graceful, int signo, TimePoint now) {
     state_ = graceful ? State::Draining : State::Stopping;
     // The master's copies of the listening sockets go first, so the workers' closing is the last word.
     listeners_.clear();
-    listen_fds_.clear();
     for (auto& w : table_.all()) {
         w.phase = WorkerPhase::Retiring;
         (void)kill(w.pid, graceful ? SIGTERM : SIGQUIT);  // ESRCH: already dead, reaped soon
@@ -537,7 +535,7 @@ void Master::begin_stop(bool graceful, int signo, TimePoint now) {
 
 void Master::begin_reload(TimePoint now) {
     notifier_.reloading();
-    ParsedConfig parsed = parse_config(args_, process_environment(), default_workers_);
+    ParsedConfig parsed = reload_();
     if (!parsed.error.empty()) {
         spdlog::error("SIGHUP: reload failed: {}; keeping the current configuration", parsed.error);
         notifier_.ready();
@@ -656,12 +654,16 @@ void Master::arm_timer() {
 
 int run_master(MasterSetup setup) {
     auto epoll = Epoll::open();
-    if (!epoll) return spdlog::critical("epoll_create1() failed: {}", errno_text(errno)), kExitFailure;
+    if (!epoll.ok())
+        return spdlog::critical("epoll_create1() failed: {}", errno_text(epoll.error())), kExitFailure;
     auto signals = SignalFd::open(master_signals());
-    if (!signals) return spdlog::critical("signalfd() failed: {}", errno_text(errno)), kExitFailure;
+    if (!signals.ok())
+        return spdlog::critical("signalfd() failed: {}", errno_text(signals.error())), kExitFailure;
     auto timer = TimerFd::open();
-    if (!timer) return spdlog::critical("timerfd_create() failed: {}", errno_text(errno)), kExitFailure;
-    Master master(std::move(setup), std::move(*epoll), std::move(*signals), std::move(*timer));
+    if (!timer.ok())
+        return spdlog::critical("timerfd_create() failed: {}", errno_text(timer.error())), kExitFailure;
+    Master master(std::move(setup), std::move(epoll).value(), std::move(signals).value(),
+                  std::move(timer).value());
     return master.run();
 }
 

@@ -2,9 +2,9 @@
 // workers' report channels.
 #pragma once
 
-#include <string>
-#include <vector>
+#include <functional>
 
+#include "base/unique_fd.hpp"
 #include "config/config.hpp"
 #include "os/listener.hpp"
 #include "os/signals.hpp"
@@ -15,11 +15,19 @@ namespace echo {
 // for the life of the process: they are only ever read from the signalfd.
 sigset_t master_signals();
 
+// The worker's whole life, as main() binds it: given the configuration current at the fork, its slot and
+// its end of the report channel, returns its exit status. The master forks; it does not know what a worker
+// does (nginx's ngx_spawn_process takes the child's body the same way).
+using WorkerBody = std::function<int(const Config& config, unsigned slot, UniqueFd channel)>;
+
+// Re-reads the configuration from where main() first read it (command line, environment, config file).
+using ConfigReload = std::function<ParsedConfig()>;
+
 struct MasterSetup {
     Config config;
-    std::vector<std::string> args;  // the command line, parsed again on SIGHUP with the config file
-    unsigned default_workers = 1;
     Listeners listeners;
+    WorkerBody worker_body;
+    ConfigReload reload;
 };
 
 // Runs until the workers are gone after a stop; returns the master's exit status (exit_codes.hpp).

@@ -4,25 +4,29 @@
 #include <cerrno>
 
 namespace echo {
+namespace {
 
-std::optional<Epoll> Epoll::open() {
+int control(int epfd, int op, int fd, std::uint32_t events, EventTag tag) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = tag.pack();
+    return epoll_ctl(epfd, op, fd, &ev) < 0 ? -errno : 0;
+}
+
+}  // namespace
+
+SysResult<Epoll> Epoll::open() {
     int fd = epoll_create1(EPOLL_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+    if (fd < 0) return SysResult<Epoll>::from_errno();
     return Epoll(UniqueFd(fd));
 }
 
-int Epoll::add(int fd, std::uint32_t events, std::uint64_t token) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.u64 = token;
-    return epoll_ctl(fd_.get(), EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+int Epoll::add(int fd, std::uint32_t events, EventTag tag) {
+    return control(fd_.get(), EPOLL_CTL_ADD, fd, events, tag);
 }
 
-int Epoll::modify(int fd, std::uint32_t events, std::uint64_t token) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.u64 = token;
-    return epoll_ctl(fd_.get(), EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+int Epoll::modify(int fd, std::uint32_t events, EventTag tag) {
+    return control(fd_.get(), EPOLL_CTL_MOD, fd, events, tag);
 }
 
 int Epoll::remove(int fd) {

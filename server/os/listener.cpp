@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "base/log.hpp"
+#include "config/address.hpp"
 
 namespace echo {
 namespace {
@@ -23,76 +24,69 @@ std::string bound_name(int fd) {
     return format_address(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
-Listeners from_systemd(int count) {
-    Listeners out;
+// Logs a failed call as one critical line, "<what> <object>: <reason>", and returns -errno. errno is read
+// first: the message is built after it, so no allocation can overwrite it.
+int fail_errno(const char* what, const std::string& object) {
+    int err = errno;
+    spdlog::critical("{} {}: {}", what, object, errno_text(err));
+    return -err;
+}
+
+int take_from_systemd(int count, Listeners& out) {
     out.from_systemd = true;
     for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + count; ++fd) {
         UniqueFd owned(fd);
-        int r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1);
-        if (r <= 0) {
-            out.error = "passed fd " + std::to_string(fd) +
-                        " is not a listening stream socket (check ListenStream= in the .socket unit)";
-            return out;
+        auto fd_name = std::to_string(fd);
+        if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+            spdlog::critical(
+                "passed fd {} is not a listening stream socket (check ListenStream= in the .socket unit)",
+                fd);
+            return -ENOTSOCK;
         }
         // systemd passes blocking sockets; a blocking accept() in an epoll loop would stall the worker that
         // loses the race for a connection another worker took.
         int flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-            out.error = "fcntl() failed on passed fd " + std::to_string(fd) + ": " + errno_text(errno);
-            return out;
-        }
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+            return fail_errno("fcntl() failed on passed fd", fd_name);
         out.sockets.push_back({std::move(owned), bound_name(fd)});
     }
-    return out;
+    return 0;
 }
 
-Listeners bind_all(const Config& config) {
-    Listeners out;
-    for (const auto& addr : config.listen) {
-        auto name = format_address(addr);
-        UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-        if (!fd.valid()) {
-            out.error = "socket() failed for " + name + ": " + errno_text(errno);
-            return out;
-        }
-        int one = 1;
-        // SO_REUSEADDR lets a restarted master bind at once while old connections sit in TIME_WAIT.
-        if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
-            out.error = "setsockopt(SO_REUSEADDR) failed for " + name + ": " + errno_text(errno);
-            return out;
-        }
-        // [::]:7007 means IPv6 only here; IPv4 is listed on its own, as systemd's BindIPv6Only=ipv6-only
-        // does.
-        if (addr.family() == AF_INET6 &&
-            setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
-            out.error = "setsockopt(IPV6_V6ONLY) failed for " + name + ": " + errno_text(errno);
-            return out;
-        }
-        if (bind(fd.get(), addr.get(), addr.length) < 0) {
-            out.error = "cannot bind " + name + ": " + errno_text(errno);
-            return out;
-        }
-        if (listen(fd.get(), kBacklog) < 0) {
-            out.error = "listen() failed on " + name + ": " + errno_text(errno);
-            return out;
-        }
-        auto real_name = bound_name(fd.get());
-        out.sockets.push_back({std::move(fd), real_name});
-    }
-    return out;
+int bind_one(const SocketAddress& addr, Listeners& out) {
+    auto name = format_address(addr);
+    UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return fail_errno("socket() failed for", name);
+    int one = 1;
+    // SO_REUSEADDR lets a restarted master bind at once while old connections sit in TIME_WAIT.
+    if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        return fail_errno("setsockopt(SO_REUSEADDR) failed for", name);
+    // [::]:7007 means IPv6 only here; IPv4 is listed on its own, as systemd's BindIPv6Only=ipv6-only does.
+    if (addr.family() == AF_INET6 && setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+        return fail_errno("setsockopt(IPV6_V6ONLY) failed for", name);
+    if (bind(fd.get(), addr.get(), addr.length) < 0) return fail_errno("cannot bind", name);
+    if (listen(fd.get(), kBacklog) < 0) return fail_errno("listen() failed on", name);
+    auto real_name = bound_name(fd.get());
+    out.sockets.push_back({std::move(fd), real_name});
+    return 0;
 }
 
 }  // namespace
 
-Listeners open_listeners(const Config& config) {
+SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses) {
+    Listeners out;
     int passed = sd_listen_fds(1);
     if (passed < 0) {
-        Listeners out;
-        out.error = "sd_listen_fds() failed: " + errno_text(passed);
+        spdlog::critical("sd_listen_fds() failed: {}", errno_text(passed));
+        return SysResult<Listeners>::failure(passed);
+    }
+    if (passed > 0) {
+        if (int r = take_from_systemd(passed, out); r < 0) return SysResult<Listeners>::failure(r);
         return out;
     }
-    if (passed > 0) return from_systemd(passed);
-    return bind_all(config);
+    for (const auto& addr : addresses)
+        if (int r = bind_one(addr, out); r < 0) return SysResult<Listeners>::failure(r);
+    return out;
 }
 
 std::string describe(const std::vector<Listener>& listeners) {

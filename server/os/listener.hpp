@@ -4,8 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "base/sys_result.hpp"
 #include "base/unique_fd.hpp"
-#include "config/config.hpp"
+#include "config/address.hpp"
 
 namespace echo {
 
@@ -17,12 +18,13 @@ struct Listener {
 struct Listeners {
     std::vector<Listener> sockets;
     bool from_systemd = false;
-    std::string error;  // non-empty: nothing usable; the message names the address and the syscall
 };
 
 // Socket activation first (sd_listen_fds, which also unsets LISTEN_* so no child sees them); otherwise
-// binds every --listen address. All returned fds are non-blocking and close-on-exec.
-Listeners open_listeners(const Config& config);
+// binds every address. All returned fds are non-blocking and close-on-exec. Unlike the one-object owners, it
+// logs its failure itself (critical), since only it knows which address or passed fd and which call failed;
+// then returns -errno.
+SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses);
 
 std::string describe(const std::vector<Listener>& listeners);  // "127.0.0.1:7007, [::1]:7007"
 

@@ -55,9 +55,6 @@ constexpr unsigned kSanitizerRoles = 0;
 constexpr unsigned kMasterRoles = kRoleMaster | kRoleSetup | kRoleWorker | kSanitizerRoles;
 constexpr unsigned kWorkerRoles = kRoleWorker | kSanitizerRoles;
 
-// The mode the master started with; forked workers inherit it with the rest of the master's memory.
-SeccompMode g_mode = SeccompMode::Off;
-
 struct ContextDeleter {
     void operator()(void* ctx) const { seccomp_release(ctx); }
 };
@@ -122,7 +119,6 @@ const char* mode_name(SeccompMode mode) {
 }  // namespace
 
 bool install_master_filter(SeccompMode mode) {
-    g_mode = mode;
     if (mode == SeccompMode::Off) {
         spdlog::warn("--seccomp=off: no in-process system call filter");
         return true;
@@ -141,14 +137,14 @@ bool install_master_filter(SeccompMode mode) {
     return true;
 }
 
-bool install_worker_filter() {
-    if (g_mode == SeccompMode::Off) return true;
+bool install_worker_filter(SeccompMode mode) {
+    if (mode == SeccompMode::Off) return true;
     unsigned syscalls = 0;
-    if (auto why = load(g_mode, kWorkerRoles, syscalls); !why.empty()) {
+    if (auto why = load(mode, kWorkerRoles, syscalls); !why.empty()) {
         spdlog::critical("cannot load the worker's seccomp filter: {}", why);
         return false;
     }
-    spdlog::debug("seccomp filter loaded ({}): {} system calls for this worker", mode_name(g_mode), syscalls);
+    spdlog::debug("seccomp filter loaded ({}): {} system calls for this worker", mode_name(mode), syscalls);
     return true;
 }
 

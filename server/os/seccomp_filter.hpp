@@ -7,12 +7,13 @@ namespace echo {
 
 // In main(), once the listeners are open and before the first fork: sets PR_SET_NO_NEW_PRIVS and loads the
 // master's filter (every later master call, and everything a worker may do, since workers inherit it).
-// Remembers `mode` for the workers: a filter cannot be removed, so a SIGHUP cannot change it either.
 // Logs; returns false when the filter could not be loaded (the master must then exit).
 bool install_master_filter(SeccompMode mode);
 
-// In a worker after its set-up, before it serves: stacks the narrower worker filter in the master's mode.
-// Logs; returns false when the filter could not be loaded (exit with kWorkerExitFatal: a retry cannot help).
-bool install_worker_filter();
+// In a worker after its set-up, before it serves: stacks the narrower worker filter. `mode` must be the one
+// the master's filter was loaded in: a filter cannot be removed, so the mode is fixed at start and a SIGHUP
+// cannot change it (main() binds it into the worker's settings). Logs; returns false when the filter could
+// not be loaded (exit with kWorkerExitFatal: a retry cannot help).
+bool install_worker_filter(SeccompMode mode);
 
 }  // namespace echo

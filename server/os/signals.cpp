@@ -25,9 +25,9 @@ ScopedSignalBlock::~ScopedSignalBlock() {
     sigprocmask(SIG_SETMASK, &previous_, nullptr);
 }
 
-std::optional<SignalFd> SignalFd::open(const sigset_t& set) {
+SysResult<SignalFd> SignalFd::open(const sigset_t& set) {
     int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+    if (fd < 0) return SysResult<SignalFd>::from_errno();
     return SignalFd(UniqueFd(fd));
 }
 

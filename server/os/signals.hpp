@@ -4,9 +4,9 @@
 #include <signal.h>
 
 #include <initializer_list>
-#include <optional>
 #include <string>
 
+#include "base/sys_result.hpp"
 #include "base/unique_fd.hpp"
 
 namespace echo {
@@ -30,8 +30,7 @@ class ScopedSignalBlock {
 // A non-blocking, close-on-exec signalfd for a set of (already blocked) signals.
 class SignalFd {
   public:
-    // Returns std::nullopt with errno set when signalfd() fails.
-    static std::optional<SignalFd> open(const sigset_t& set);
+    static SysResult<SignalFd> open(const sigset_t& set);
     int fd() const { return fd_.get(); }
     // The next pending signal, or 0 when none is pending (EAGAIN). Returns -errno on other failures.
     int read_one();

@@ -1,23 +1,28 @@
-// spawn.hpp: forking one worker with its report channel.
+// spawn.hpp: forking one child with a report channel to it; what the child runs is the caller's parameter.
 #pragma once
 
 #include <sys/types.h>
 
-#include <vector>
+#include <functional>
 
+#include "base/sys_result.hpp"
 #include "base/unique_fd.hpp"
-#include "config/config.hpp"
 
 namespace echo {
 
-struct SpawnedWorker {
+struct SpawnedChild {
     pid_t pid = -1;
-    UniqueFd channel;  // the master's end; readable when the worker reports, HUP when it is gone
-    int error = 0;     // errno of socketpair() or fork() when pid is -1 (EAGAIN: RLIMIT_NPROC, pids.max)
+    UniqueFd channel;  // the parent's end; readable when the child reports, HUP when it is gone
 };
 
-// The child never returns from this call: it runs the worker and _exit()s (no atexit handlers, no stdio
-// flush, no destructors of the master's objects run twice).
-SpawnedWorker spawn_worker(unsigned slot, const Config& config, const std::vector<int>& listen_fds);
+// The child's whole life: given its end of the channel, returns its exit status. As nginx's
+// ngx_spawn_process(cycle, proc, data, ...) takes the child's body, spawning knows nothing of workers.
+using ChildBody = std::function<int(UniqueFd channel)>;
+
+// socketpair() + fork(). The child runs `body` and _exit()s with what it returns (no atexit handlers, no
+// stdio flush, no destructors of the parent's objects run twice); an exception escaping the body ends the
+// child with status 1 instead of unwinding into the parent's frames. -errno of socketpair() or fork() on
+// failure (EAGAIN: RLIMIT_NPROC or pids.max).
+SysResult<SpawnedChild> spawn_child(const ChildBody& body);
 
 }  // namespace echo

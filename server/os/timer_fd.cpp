@@ -8,9 +8,9 @@
 
 namespace echo {
 
-std::optional<TimerFd> TimerFd::open() {
+SysResult<TimerFd> TimerFd::open() {
     int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+    if (fd < 0) return SysResult<TimerFd>::from_errno();
     return TimerFd(UniqueFd(fd));
 }
 

@@ -4,13 +4,14 @@
 #include <optional>
 
 #include "base/clock.hpp"
+#include "base/sys_result.hpp"
 #include "base/unique_fd.hpp"
 
 namespace echo {
 
 class TimerFd {
   public:
-    static std::optional<TimerFd> open();  // std::nullopt with errno set on failure
+    static SysResult<TimerFd> open();
     int fd() const { return fd_.get(); }
     // Arms the timer to fire once at `when` (now or in the past fires at once); std::nullopt disarms it.
     // Returns 0 or -errno.

@@ -15,6 +15,7 @@
 #include "base/exit_codes.hpp"
 #include "base/log.hpp"
 #include "os/epoll.hpp"
+#include "os/event_tag.hpp"
 #include "os/seccomp_filter.hpp"
 #include "os/signals.hpp"
 #include "os/timer_fd.hpp"
@@ -25,25 +26,6 @@
 namespace echo {
 namespace {
 
-enum class Source : std::uint32_t { Signal = 1, Timer, Master, Listener, Client };
-
-std::uint64_t token(Source source, std::uint32_t id) {
-    return (std::uint64_t(source) << 32) | id;
-}
-Source source_of(std::uint64_t token) {
-    return static_cast<Source>(token >> 32);
-}
-std::uint32_t id_of(std::uint64_t token) {
-    return static_cast<std::uint32_t>(token);
-}
-
-// A third of --worker-timeout, so two lost or late heartbeats are not yet a verdict; at most a second, so
-// the master's figures (STATUS=, SIGUSR1) stay fresh; at least 100 ms, so a tiny timeout cannot make it spin.
-Duration heartbeat_interval(const Config& config) {
-    Duration third = config.worker_timeout / 3;
-    if (third == Duration::zero() || third > seconds(1)) return seconds(1);
-    return std::max<Duration>(third, milliseconds(100));
-}
 constexpr Duration kAcceptPause = milliseconds(250);  // after EMFILE/ENFILE/ENOBUFS: R5's "back off"
 constexpr Duration kWarningInterval = seconds(10);    // "log once per interval"
 constexpr int kAcceptBatch = 64;
@@ -75,13 +57,15 @@ class RateLimitedWarning {
 
 class WorkerLoop {
   public:
-    WorkerLoop(WorkerSetup setup, Epoll epoll, SignalFd signals, TimerFd timer)
-        : setup_(std::move(setup)),
+    WorkerLoop(const WorkerSettings& settings, WorkerStart start, Epoll epoll, SignalFd signals,
+               TimerFd timer)
+        : settings_(settings),
+          start_(std::move(start)),
           epoll_(std::move(epoll)),
           signals_(std::move(signals)),
           timer_(std::move(timer)),
-          scratch_(std::make_unique_for_overwrite<char[]>(setup_.config.buffer_size)) {
-        for (int fd : setup_.listen_fds)
+          scratch_(std::make_unique_for_overwrite<char[]>(settings_.buffer_size)) {
+        for (int fd : start_.listen_fds)
             listeners_.emplace_back(fd);
     }
 
@@ -111,7 +95,8 @@ class WorkerLoop {
     void send_report(WorkerReport::Kind kind);
     void arm_timer();
 
-    WorkerSetup setup_;
+    const WorkerSettings settings_;
+    WorkerStart start_;
     Epoll epoll_;
     SignalFd signals_;
     TimerFd timer_;
@@ -141,19 +126,19 @@ class WorkerLoop {
 
 int WorkerLoop::run() {
     TimePoint now = Clock::now();
-    if (epoll_.add(signals_.fd(), EPOLLIN, token(Source::Signal, 0)) < 0 ||
-        epoll_.add(timer_.fd(), EPOLLIN, token(Source::Timer, 0)) < 0 ||
-        // No events requested: epoll still reports EPOLLHUP when the master's end closes (it died).
-        epoll_.add(setup_.channel.get(), 0, token(Source::Master, 0)) < 0) {
-        spdlog::error("epoll_ctl() failed while setting up: {}", errno_text(errno));
+    int r = epoll_.add(signals_.fd(), EPOLLIN, {Source::Signal});
+    if (r == 0) r = epoll_.add(timer_.fd(), EPOLLIN, {Source::Timer});
+    // No events requested: epoll still reports EPOLLHUP when the master's end closes (it died).
+    if (r == 0) r = epoll_.add(start_.channel.get(), 0, {Source::Channel});
+    if (r < 0) {
+        spdlog::error("epoll_ctl() failed while setting up: {}", errno_text(r));
         return 1;
     }
-    if (setup_.config.zombie_mode && setup_.config.zombie_worker_lifetime > Duration::zero())
-        lifetime_end_ = now + setup_.config.zombie_worker_lifetime;
+    if (settings_.lifetime > Duration::zero()) lifetime_end_ = now + settings_.lifetime;
     refresh_accepting();
     if (!accepting_) return 1;
     send_report(WorkerReport::Kind::Ready);
-    next_heartbeat_ = now + heartbeat_interval(setup_.config);
+    next_heartbeat_ = now + settings_.heartbeat_interval;
     spdlog::debug("accepting connections");
 
     std::array<epoll_event, 256> events;
@@ -166,24 +151,24 @@ int WorkerLoop::run() {
         }
         now = Clock::now();
         for (int i = 0; i < n && state_ != State::Done; ++i) {
-            auto tok = events[static_cast<std::size_t>(i)].data.u64;
-            auto ev = events[static_cast<std::size_t>(i)].events;
-            switch (source_of(tok)) {
+            const auto& event = events[static_cast<std::size_t>(i)];
+            EventTag tag = tag_of(event);
+            switch (tag.source) {
                 case Source::Signal:
                     on_signal(now);
                     break;
                 case Source::Timer:
                     on_timer(now);
                     break;
-                case Source::Master:
-                    spdlog::warn("master pid {} is gone; exiting", setup_.master_pid);
+                case Source::Channel:
+                    spdlog::warn("master pid {} is gone; exiting", start_.master_pid);
                     finish("master gone");
                     break;
                 case Source::Listener:
-                    on_listener(static_cast<int>(id_of(tok)), now);
+                    on_listener(tag.fd(), now);
                     break;
                 case Source::Client:
-                    on_client(static_cast<int>(id_of(tok)), ev, now);
+                    on_client(tag.fd(), event.events, now);
                     break;
             }
         }
@@ -213,9 +198,9 @@ void WorkerLoop::on_timer(TimePoint now) {
     timer_armed_for_.reset();
     if (now >= next_heartbeat_) {
         send_report(WorkerReport::Kind::Heartbeat);
-        next_heartbeat_ = now + heartbeat_interval(setup_.config);
+        next_heartbeat_ = now + settings_.heartbeat_interval;
     }
-    auto idle = setup_.config.idle_timeout;
+    auto idle = settings_.idle_timeout;
     if (idle > Duration::zero()) {
         while (oldest_ != nullptr && oldest_->last_activity() + idle <= now) {
             spdlog::debug("closing connection fd {} after {:.1f}s without traffic", oldest_->fd(),
@@ -249,9 +234,9 @@ void WorkerLoop::on_timer(TimePoint now) {
 
 void WorkerLoop::on_listener(int fd, TimePoint now) {
     for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
-        if (open_ >= setup_.config.max_connections) {
+        if (open_ >= settings_.max_connections) {
             capacity_warning_.warn(now, "at --max-connections {}: new connections wait in the backlog",
-                                   setup_.config.max_connections);
+                                   settings_.max_connections);
             at_capacity_ = true;
             refresh_accepting();
             return;
@@ -300,8 +285,8 @@ void WorkerLoop::add_connection(UniqueFd fd, TimePoint now) {
     auto index = static_cast<std::size_t>(fd.get());
     int raw = fd.get();
     if (by_fd_.size() <= index) by_fd_.resize(index + 1);
-    auto conn = std::make_unique<Connection>(std::move(fd), setup_.config.buffer_size, now);
-    if (int r = epoll_.add(raw, EPOLLIN, token(Source::Client, static_cast<std::uint32_t>(raw))); r < 0) {
+    auto conn = std::make_unique<Connection>(std::move(fd), settings_.buffer_size, now);
+    if (int r = epoll_.add(raw, EPOLLIN, EventTag::of(raw, Source::Client)); r < 0) {
         spdlog::warn("epoll_ctl(ADD) failed for a new connection: {}; closing it", errno_text(r));
         return;  // conn's destructor closes the socket
     }
@@ -323,7 +308,7 @@ void WorkerLoop::on_client(int fd, std::uint32_t events, TimePoint now) {
     Connection::Step step = Connection::Step::Keep;
     if ((events & EPOLLOUT) && (c.armed_events() & EPOLLOUT)) step = c.on_writable(counters_, now);
     if (step == Connection::Step::Keep && (events & EPOLLIN))
-        step = c.on_readable({scratch_.get(), setup_.config.buffer_size}, counters_, now);
+        step = c.on_readable({scratch_.get(), settings_.buffer_size}, counters_, now);
     if (step == Connection::Step::Close || (state_ == State::Draining && idle_for_drain(c, now))) {
         close_connection(c);
         if (state_ == State::Draining && open_ == 0) finish("drained");
@@ -340,8 +325,7 @@ void WorkerLoop::update_interest(Connection& c) {
         close_connection(c);
         return;
     }
-    if (int r = epoll_.modify(c.fd(), wanted, token(Source::Client, static_cast<std::uint32_t>(c.fd())));
-        r < 0) {
+    if (int r = epoll_.modify(c.fd(), wanted, EventTag::of(c.fd(), Source::Client)); r < 0) {
         spdlog::warn("epoll_ctl(MOD) failed for fd {}: {}; closing the connection", c.fd(), errno_text(r));
         close_connection(c);
         return;
@@ -373,7 +357,7 @@ void WorkerLoop::close_connection(Connection& c) {
     --open_;
     if (memory_return_.due_after_close(open_) && trim_heap())
         spdlog::debug("returned freed memory to the kernel; {} connection(s) open", open_);
-    if (at_capacity_ && open_ < setup_.config.max_connections) {
+    if (at_capacity_ && open_ < settings_.max_connections) {
         at_capacity_ = false;
         refresh_accepting();
     }
@@ -385,8 +369,7 @@ void WorkerLoop::refresh_accepting() {
     for (auto& l : listeners_) {
         // EPOLLEXCLUSIVE: one connection wakes one worker, not all of them (R2). Such a registration cannot
         // be modified, only removed and added again.
-        int r = want ? epoll_.add(l.get(), EPOLLIN | EPOLLEXCLUSIVE,
-                                  token(Source::Listener, static_cast<std::uint32_t>(l.get())))
+        int r = want ? epoll_.add(l.get(), EPOLLIN | EPOLLEXCLUSIVE, EventTag::of(l.get(), Source::Listener))
                      : epoll_.remove(l.get());
         if (r < 0) spdlog::error("epoll_ctl() on listening fd {} failed: {}", l.get(), errno_text(r));
         if (r < 0 && want) return;
@@ -402,8 +385,8 @@ void WorkerLoop::begin_drain(TimePoint now) {
     listeners_.clear();
     std::size_t closed = close_idle_for_drain(now);
     spdlog::info("draining: closed {} idle connection(s), serving {} busy one(s) for at most {:.1f}s", closed,
-                 open_, to_seconds(setup_.config.drain_timeout));
-    drain_deadline_ = now + setup_.config.drain_timeout;
+                 open_, to_seconds(settings_.drain_timeout));
+    drain_deadline_ = now + settings_.drain_timeout;
     next_drain_sweep_ = now + kDrainSweepInterval;
     if (open_ == 0) finish("drained");
 }
@@ -435,13 +418,13 @@ void WorkerLoop::send_report(WorkerReport::Kind kind) {
     WorkerReport report{kind, open_, accepted_, counters_.bytes_written};
     // EAGAIN: the master is not reading right now (stopped, or busy); this heartbeat is dropped, the next
     // one carries the same news. EPIPE/ECONNRESET: the master is gone; the HUP on the channel handles that.
-    (void)::send(setup_.channel.get(), &report, sizeof report, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)::send(start_.channel.get(), &report, sizeof report, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void WorkerLoop::arm_timer() {
     TimePoint next = next_heartbeat_;
-    if (setup_.config.idle_timeout > Duration::zero() && oldest_ != nullptr)
-        next = std::min(next, oldest_->last_activity() + setup_.config.idle_timeout);
+    if (settings_.idle_timeout > Duration::zero() && oldest_ != nullptr)
+        next = std::min(next, oldest_->last_activity() + settings_.idle_timeout);
     for (const auto& t : {accept_resume_at_, drain_deadline_, next_drain_sweep_, lifetime_end_})
         if (t) next = std::min(next, *t);
     // Every client event moves the idle deadline later; re-arming for it would cost a timerfd_settime() per
@@ -473,7 +456,24 @@ void close_inherited_fds(std::vector<int> keep) {
 
 }  // namespace
 
-int run_worker(WorkerSetup setup) {
+WorkerSettings worker_settings(const Config& config, SeccompMode seccomp) {
+    WorkerSettings s;
+    s.max_connections = config.max_connections;
+    s.idle_timeout = config.idle_timeout;
+    s.drain_timeout = config.drain_timeout;
+    // A third of --worker-timeout, so two lost or late heartbeats are not yet a verdict; at most a second, so
+    // the master's figures (STATUS=, SIGUSR1) stay fresh; at least 100 ms, so a tiny timeout cannot spin.
+    Duration third = config.worker_timeout / 3;
+    s.heartbeat_interval = third == Duration::zero() || third > seconds(1)
+                               ? seconds(1)
+                               : std::max<Duration>(third, milliseconds(100));
+    s.buffer_size = config.buffer_size;
+    if (config.zombie_mode) s.lifetime = config.zombie_worker_lifetime;
+    s.seccomp = seccomp;
+    return s;
+}
+
+int run_worker(const WorkerSettings& settings, WorkerStart start) {
     // Only the stop signals are read; the master's other signals mean nothing to a worker and must not
     // stop or kill it if they reach the whole process group (a terminal's ^C does, a `kill -HUP -PGID` may).
     reset_signals_in_child(make_sigset({SIGTERM, SIGINT, SIGQUIT}));
@@ -482,22 +482,24 @@ int run_worker(WorkerSetup setup) {
 
     // R18: die with the master. The parent may already have died between fork() and prctl(), in which case
     // the signal will never come: check the parent after setting it, as the man page advises.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != setup.master_pid) return 1;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != start.master_pid) return 1;
 
-    std::vector<int> keep = setup.listen_fds;
-    keep.push_back(setup.channel.get());
+    std::vector<int> keep = start.listen_fds;
+    keep.push_back(start.channel.get());
     close_inherited_fds(std::move(keep));
-    rename_logger(fmt::format("worker {}", setup.slot));
+    rename_logger(fmt::format("worker {}", start.slot));
 
     auto epoll = Epoll::open();
     auto signals = SignalFd::open(make_sigset({SIGTERM, SIGINT, SIGQUIT}));
     auto timer = TimerFd::open();
-    if (!epoll || !signals || !timer) {
-        spdlog::error("cannot create the worker's event sources: {}", errno_text(errno));
+    for (int r : {epoll.error(), signals.error(), timer.error()}) {
+        if (r == 0) continue;
+        spdlog::error("cannot create the worker's event sources: {}", errno_text(r));
         return 1;  // EMFILE/ENOMEM are transient: let the master retry with back-off
     }
-    if (!install_worker_filter()) return kWorkerExitFatal;
-    WorkerLoop loop(std::move(setup), std::move(*epoll), std::move(*signals), std::move(*timer));
+    if (!install_worker_filter(settings.seccomp)) return kWorkerExitFatal;
+    WorkerLoop loop(settings, std::move(start), std::move(epoll).value(), std::move(signals).value(),
+                    std::move(timer).value());
     return loop.run();
 }
 

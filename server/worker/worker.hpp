@@ -1,25 +1,43 @@
-// worker.hpp: a worker process's life: from the fork to its exit status.
+// worker.hpp: a worker process's life, from the fork to its exit status, and the settings it runs with.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <vector>
 
+#include "base/clock.hpp"
 #include "base/unique_fd.hpp"
 #include "config/config.hpp"
 
 namespace echo {
 
-struct WorkerSetup {
+// What a worker uses, and nothing else: the master's configuration holds much a worker has no business with
+// (listen addresses, worker counts, the config file). Taken from the configuration current at its fork.
+struct WorkerSettings {
+    unsigned max_connections = 0;
+    Duration idle_timeout{};  // 0: never
+    Duration drain_timeout{};
+    Duration heartbeat_interval{};  // how often it reports to the master
+    std::size_t buffer_size = 0;    // per-connection cap on bytes read and not yet echoed
+    Duration lifetime{};            // zombie demonstration: exit after this long; 0: until told to stop
+    SeccompMode seccomp = SeccompMode::Enforce;
+};
+
+// `seccomp` is passed apart from `config`: it is fixed when the master's filter is loaded, and a reload that
+// changes the configuration must not change it.
+WorkerSettings worker_settings(const Config& config, SeccompMode seccomp);
+
+// Who this worker is and what it was handed at its fork.
+struct WorkerStart {
     unsigned slot = 0;
-    Config config;
+    UniqueFd channel;             // its end of the report channel to the master
+    pid_t master_pid = 0;         // to notice a master that died before PR_SET_PDEATHSIG was set
     std::vector<int> listen_fds;  // borrowed from the master's listeners, shared by every worker
-    UniqueFd channel;             // the worker's end of its report channel to the master
-    pid_t master_pid = 0;
 };
 
 // Runs in the child right after fork(): resets what it inherited, serves until told to stop, and returns the
-// worker's exit status (see exit_codes.hpp). The caller passes it to _exit().
-int run_worker(WorkerSetup setup);
+// worker's exit status (see exit_codes.hpp).
+int run_worker(const WorkerSettings& settings, WorkerStart start);
 
 }  // namespace echo

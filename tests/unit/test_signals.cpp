@@ -21,7 +21,7 @@ TEST_CASE("ScopedSignalBlock blocks for its lifetime and restores the previous m
         ScopedSignalBlock block(make_sigset({SIGUSR2}));
         CHECK(blocked(SIGUSR2));
         auto fd = SignalFd::open(make_sigset({SIGUSR2}));
-        REQUIRE(fd);
+        REQUIRE(fd.ok());
         CHECK(fd->read_one() == 0);  // nothing pending
         kill(getpid(), SIGUSR2);
         kill(getpid(), SIGUSR2);  // coalesces with the first
