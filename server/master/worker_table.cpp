@@ -21,13 +21,8 @@ WorkerProcess& WorkerTable::add(WorkerProcess process) {
     return workers_.emplace_back(std::move(process));
 }
 
-WorkerProcess* WorkerTable::by_pid(pid_t pid) {
+WorkerProcess* WorkerTable::find(pid_t pid) {
     auto it = std::find_if(workers_.begin(), workers_.end(), [&](auto& w) { return w.pid == pid; });
-    return it == workers_.end() ? nullptr : &*it;
-}
-
-WorkerProcess* WorkerTable::by_channel(int fd) {
-    auto it = std::find_if(workers_.begin(), workers_.end(), [&](auto& w) { return w.channel.get() == fd; });
     return it == workers_.end() ? nullptr : &*it;
 }
 
@@ -44,6 +39,12 @@ WorkerProcess* WorkerTable::active_in_slot(unsigned slot, std::optional<unsigned
         if (w.slot == slot && w.phase != WorkerPhase::Retiring &&
             (!generation || w.generation == *generation))
             return &w;
+    return nullptr;
+}
+
+const WorkerProcess* WorkerTable::active_in_slot(unsigned slot) const {
+    for (const auto& w : workers_)
+        if (w.slot == slot && w.phase != WorkerPhase::Retiring) return &w;
     return nullptr;
 }
 

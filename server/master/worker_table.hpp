@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "base/clock.hpp"
-#include "base/unique_fd.hpp"
 #include "worker/worker_report.hpp"
 
 namespace echo {
@@ -29,7 +28,6 @@ struct WorkerProcess {
     WorkerPhase phase = WorkerPhase::Starting;
     TimePoint started_at{};
     TimePoint last_heartbeat{};
-    UniqueFd channel;
     WorkerReport last_report{};
     bool killed_as_hung = false;
 };
@@ -40,6 +38,7 @@ struct SlotState {
     std::optional<TimePoint> respawn_after;  // not before this
     bool fatal = false;                      // a worker exited with kWorkerExitFatal: do not respawn
     std::optional<TimePoint> down_since;     // its worker died unexpectedly: logged when refilled
+    bool spawn_pending = false;              // a spawn was asked for and its outcome is not known yet
 };
 
 class WorkerTable {
@@ -48,13 +47,13 @@ class WorkerTable {
     const std::vector<WorkerProcess>& all() const { return workers_; }
 
     WorkerProcess& add(WorkerProcess process);
-    WorkerProcess* by_pid(pid_t pid);
-    WorkerProcess* by_channel(int fd);
-    // Removes the entry and returns it (its channel still open).
+    WorkerProcess* find(pid_t pid);
+    // Removes the entry and returns it.
     std::optional<WorkerProcess> take(pid_t pid);
 
     // A worker filling `slot` that is not on its way out, optionally of a given generation.
     WorkerProcess* active_in_slot(unsigned slot, std::optional<unsigned> generation = std::nullopt);
+    const WorkerProcess* active_in_slot(unsigned slot) const;
     std::size_t count(WorkerPhase phase) const;
     std::size_t size() const { return workers_.size(); }
 

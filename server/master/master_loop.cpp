@@ -1,0 +1,345 @@
+// master_loop.cpp: the master's event loop: reads its sources, hands each event to the supervisor and carries
+// out the actions it returns. All the deciding is in supervisor.cpp; this file only does I/O.
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+
+#include "base/exit_codes.hpp"
+#include "base/log.hpp"
+#include "master/master.hpp"
+#include "master/notifier.hpp"
+#include "master/supervisor.hpp"
+#include "os/epoll.hpp"
+#include "os/reaper.hpp"
+#include "os/spawn.hpp"
+#include "os/timer_fd.hpp"
+
+namespace echo {
+
+sigset_t master_signals() {
+    return make_sigset({SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU});
+}
+
+namespace {
+
+constexpr Duration kStatusInterval = seconds(1);  // STATUS= at most this often
+constexpr Duration kStallTolerance = seconds(1);  // a timer this late means the master itself was not running
+
+SupervisorSettings supervisor_settings(const Config& c) {
+    return {c.workers, c.worker_timeout, c.drain_timeout, c.zombie_mode, c.zombie_worker_lifetime};
+}
+
+spdlog::level::level_enum to_spdlog(Severity s) {
+    switch (s) {
+        case Severity::Debug:
+            return spdlog::level::debug;
+        case Severity::Info:
+            return spdlog::level::info;
+        case Severity::Warning:
+            return spdlog::level::warn;
+        case Severity::Error:
+            return spdlog::level::err;
+        case Severity::Critical:
+            return spdlog::level::critical;
+    }
+    return spdlog::level::info;
+}
+
+// A worker's report channel, owned by the loop; the supervisor knows the worker by its pid only.
+struct Channel {
+    pid_t pid;
+    UniqueFd fd;
+};
+
+class MasterLoop {
+  public:
+    MasterLoop(MasterSetup setup, Epoll epoll, SignalFd signals, TimerFd timer, TimePoint now)
+        : config_(std::move(setup.config)),
+          worker_body_(std::move(setup.worker_body)),
+          reload_(std::move(setup.reload)),
+          listeners_(std::move(setup.listeners.sockets)),
+          from_systemd_(setup.listeners.from_systemd),
+          epoll_(std::move(epoll)),
+          signals_(std::move(signals)),
+          timer_(std::move(timer)),
+          supervisor_(supervisor_settings(config_), describe(listeners_), now) {}
+
+    int run(TimePoint now);
+
+  private:
+    // Handlers: read one source, hand what it said to the supervisor.
+    void on_signals(TimePoint now);
+    void on_timer(TimePoint now);
+    void on_channel(int fd, std::uint32_t events, TimePoint now);
+    void drain_channel(const Channel& channel, TimePoint now);
+
+    // Carrying out the supervisor's actions.
+    void execute(const Actions& actions, TimePoint now);
+    void spawn(unsigned slot, TimePoint now);
+    void reap(int cause, TimePoint now);
+    void reload(TimePoint now);
+    void forget_channel(pid_t pid);
+
+    void publish_status(TimePoint now, bool force);
+    void arm_timer();
+
+    Config config_;
+    WorkerBody worker_body_;
+    ConfigReload reload_;
+    std::vector<Listener> listeners_;
+    bool from_systemd_;
+    Epoll epoll_;
+    SignalFd signals_;
+    TimerFd timer_;
+    Notifier notifier_;
+    Supervisor supervisor_;
+    std::vector<Channel> channels_;
+
+    std::optional<TimePoint> next_watchdog_;
+    std::optional<TimePoint> expected_wake_;
+    TimePoint next_status_{};
+    bool status_pending_ = false;  // a STATUS= change held back by kStatusInterval
+};
+
+int MasterLoop::run(TimePoint now) {
+    int r = epoll_.add(signals_.fd(), EPOLLIN, {Source::Signal});
+    if (r == 0) r = epoll_.add(timer_.fd(), EPOLLIN, {Source::Timer});
+    if (r < 0) {
+        spdlog::critical("epoll_ctl() failed while setting up the master: {}", errno_text(r));
+        return kExitFailure;
+    }
+    for (const auto& l : listeners_)
+        spdlog::info("listening on {}{}", l.name, from_systemd_ ? " (passed by systemd)" : "");
+    if (config_.zombie_mode)
+        spdlog::warn("zombie mode: exited workers will NOT be reaped (a demonstration; SIGUSR2 reaps them)");
+    if (notifier_.watchdog_interval()) next_watchdog_ = now;
+    spdlog::info("starting {} worker(s)", config_.workers);
+    execute(supervisor_.start(now), now);
+
+    std::array<epoll_event, 64> events;
+    while (!supervisor_.finished()) {
+        publish_status(now, false);
+        arm_timer();
+        int n = epoll_.wait(events);
+        if (n < 0) {
+            spdlog::critical("epoll_wait() failed in the master: {}", errno_text(n));
+            return kExitFailure;
+        }
+        now = Clock::now();
+        if (expected_wake_ && now > *expected_wake_ + kStallTolerance) {
+            // The master was stopped (SIGSTOP, a debugger) or starved: its workers' heartbeats went unread.
+            // Judging them on that gap would mass-kill healthy workers (RUNBOOK.md "Hung workers").
+            spdlog::warn("master loop stalled for {:.1f}s; restarting every worker's heartbeat window",
+                         to_seconds(now - *expected_wake_));
+            supervisor_.restart_heartbeat_windows(now);
+        }
+        for (int i = 0; i < n && !supervisor_.finished(); ++i) {
+            const auto& ev = events[static_cast<std::size_t>(i)];
+            EventTag tag = tag_of(ev);
+            switch (tag.source) {
+                case Source::Signal:
+                    on_signals(now);
+                    break;
+                case Source::Timer:
+                    on_timer(now);
+                    break;
+                case Source::Channel:
+                    on_channel(tag.fd(), ev.events, now);
+                    break;
+                case Source::Listener:
+                case Source::Client:
+                    break;  // the master registers neither
+            }
+        }
+    }
+    int code = supervisor_.exit_code();
+    spdlog::info("master exiting with status {}", code);
+    return code;
+}
+
+// ---- handlers ------------------------------------------------------------------------------------------
+
+void MasterLoop::on_signals(TimePoint now) {
+    for (;;) {
+        int signo = signals_.read_one();
+        if (signo == 0) return;
+        if (signo < 0) {
+            spdlog::error("read() from the signalfd failed: {}", errno_text(signo));
+            return;
+        }
+        execute(supervisor_.on_signal(signo, now), now);
+    }
+}
+
+void MasterLoop::on_timer(TimePoint now) {
+    timer_.acknowledge();
+    // Reports may be queued: the supervisor judges heartbeats on them, not on when the loop last looked.
+    for (std::size_t i = 0; i < channels_.size(); ++i)
+        drain_channel(channels_[i], now);
+    execute(supervisor_.on_tick(now), now);
+    if (next_watchdog_ && now >= *next_watchdog_) {
+        // Sent from the loop itself: a master wedged anywhere stops sending and systemd restarts it (R31).
+        notifier_.watchdog();
+        next_watchdog_ = now + *notifier_.watchdog_interval();
+    }
+}
+
+void MasterLoop::on_channel(int fd, std::uint32_t events, TimePoint now) {
+    auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.fd.get() == fd; });
+    if (it == channels_.end()) return;
+    pid_t pid = it->pid;
+    drain_channel(*it, now);
+    if (events & (EPOLLHUP | EPOLLERR)) {
+        forget_channel(pid);
+        execute(supervisor_.on_channel_closed(pid, now), now);
+    }
+}
+
+void MasterLoop::drain_channel(const Channel& channel, TimePoint now) {
+    pid_t pid = channel.pid;
+    int fd = channel.fd.get();
+    for (;;) {
+        WorkerReport report;
+        ssize_t n = ::recv(fd, &report, sizeof report, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) continue;
+        // EAGAIN: nothing more now. 0 (EOF) or an error: the HUP that follows is handled by on_channel().
+        if (n != static_cast<ssize_t>(sizeof report)) return;
+        // execute() may close channels (a report can end a reload that retires workers, but never closes the
+        // reporting worker's channel before its exit is reaped), so `fd` stays valid here.
+        execute(supervisor_.on_report(pid, report, now), now);
+    }
+}
+
+// ---- actions -------------------------------------------------------------------------------------------
+
+void MasterLoop::execute(const Actions& actions, TimePoint now) {
+    for (const Action& a : actions) {
+        switch (a.kind) {
+            case Action::Kind::Spawn:
+                spawn(a.slot, now);
+                break;
+            case Action::Kind::Signal:
+                (void)kill(a.pid, a.signo);  // ESRCH: it died already; its exit is on the way through SIGCHLD
+                break;
+            case Action::Kind::Reap:
+                reap(a.signo, now);
+                break;
+            case Action::Kind::ReloadConfig:
+                reload(now);
+                break;
+            case Action::Kind::CloseListeners:
+                listeners_.clear();
+                break;
+            case Action::Kind::NotifyReady:
+                notifier_.ready();
+                break;
+            case Action::Kind::NotifyReloading:
+                notifier_.reloading();
+                break;
+            case Action::Kind::NotifyStopping:
+                notifier_.stopping(a.delay);
+                break;
+            case Action::Kind::PublishStatus:
+                publish_status(now, true);
+                break;
+            case Action::Kind::Log:
+                spdlog::log(to_spdlog(a.severity), "{}", a.text);
+                break;
+        }
+    }
+}
+
+void MasterLoop::spawn(unsigned slot, TimePoint now) {
+    auto child =
+        spawn_child([&](UniqueFd channel) { return worker_body_(config_, slot, std::move(channel)); });
+    if (!child.ok()) return execute(supervisor_.on_fork_failed(slot, child.error(), now), now);
+    int fd = child->channel.get();
+    if (int r = epoll_.add(fd, EPOLLIN, EventTag::of(fd, Source::Channel)); r < 0) {
+        // Its reports could never be read: it would never count as serving (so READY=1 and a reload would
+        // never come) and, with heartbeats on, would be killed as hung. Undo the spawn and back off instead.
+        spdlog::error("epoll_ctl() failed for worker {}'s channel: {}; killing it", slot, errno_text(r));
+        (void)kill(child->pid, SIGKILL);  // reaped as a child that was not a worker
+        return execute(supervisor_.on_fork_failed(slot, r, now), now);
+    }
+    channels_.push_back({child->pid, std::move(child->channel)});
+    execute(supervisor_.on_spawned(slot, child->pid, now), now);
+}
+
+void MasterLoop::reap(int cause, TimePoint now) {
+    auto exits = reap_exited_children();
+    for (const auto& exit : exits) {
+        auto it =
+            std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.pid == exit.pid; });
+        if (it == channels_.end()) continue;
+        drain_channel(*it, now);  // its last report still counts towards the totals
+        forget_channel(exit.pid);
+    }
+    execute(supervisor_.on_reaped(exits, cause, now), now);
+}
+
+void MasterLoop::reload(TimePoint now) {
+    ParsedConfig parsed = reload_();
+    if (!parsed.error.empty()) return execute(supervisor_.on_reload_failed(parsed.error, now), now);
+    Config next = std::move(parsed.config);
+    bool listen_changed =
+        next.listen.size() != config_.listen.size() ||
+        !std::equal(next.listen.begin(), next.listen.end(), config_.listen.begin(),
+                    [](auto& a, auto& b) { return format_address(a) == format_address(b); });
+    if (listen_changed && !from_systemd_)
+        spdlog::warn("SIGHUP: a change of --listen needs a restart, ignoring it");
+    next.listen = config_.listen;
+    config_ = std::move(next);
+    set_log_level(config_.log_level);
+    execute(supervisor_.on_reloaded(supervisor_settings(config_), now), now);
+}
+
+void MasterLoop::forget_channel(pid_t pid) {
+    auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.pid == pid; });
+    if (it == channels_.end()) return;
+    // Removed explicitly: a child forked a moment ago may still hold a copy of this fd, and an epoll
+    // registration lives as long as any copy does. ENOENT/EBADF cannot happen for a registered fd; ignored.
+    (void)epoll_.remove(it->fd.get());
+    channels_.erase(it);
+}
+
+void MasterLoop::publish_status(TimePoint now, bool force) {
+    status_pending_ = !force && now < next_status_;
+    if (status_pending_) return;
+    notifier_.status(supervisor_.status_line());
+    next_status_ = now + kStatusInterval;
+}
+
+void MasterLoop::arm_timer() {
+    std::optional<TimePoint> next = supervisor_.next_deadline();
+    auto consider = [&](std::optional<TimePoint> t) {
+        if (t && (!next || *t < *next)) next = t;
+    };
+    consider(next_watchdog_);
+    if (status_pending_) consider(next_status_);
+    expected_wake_ = next;
+    if (int r = timer_.arm(next); r < 0)
+        spdlog::error("timerfd_settime() failed in the master: {}", errno_text(r));
+}
+
+}  // namespace
+
+int run_master(MasterSetup setup) {
+    auto epoll = Epoll::open();
+    if (!epoll.ok())
+        return spdlog::critical("epoll_create1() failed: {}", errno_text(epoll.error())), kExitFailure;
+    auto signals = SignalFd::open(master_signals());
+    if (!signals.ok())
+        return spdlog::critical("signalfd() failed: {}", errno_text(signals.error())), kExitFailure;
+    auto timer = TimerFd::open();
+    if (!timer.ok())
+        return spdlog::critical("timerfd_create() failed: {}", errno_text(timer.error())), kExitFailure;
+    TimePoint now = Clock::now();
+    MasterLoop loop(std::move(setup), std::move(epoll).value(), std::move(signals).value(),
+                    std::move(timer).value(), now);
+    return loop.run(now);
+}
+
+}  // namespace echo

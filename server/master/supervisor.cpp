@@ -1,0 +1,425 @@
+// supervisor.cpp: the supervisor's entry points, its reconcile step and the small actions the cells share.
+#include "master/supervisor.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/exit_codes.hpp"
+#include "base/log.hpp"
+#include "master/backoff.hpp"
+#include "os/reaper.hpp"
+#include "os/signals.hpp"
+
+namespace echo {
+namespace {
+
+// A worker that lived this long was not crash-looping: its death is replaced at once (s6-supervise's rule).
+constexpr Duration kStableRun = seconds(1);
+constexpr unsigned kCrashLoopThreshold = 3;
+constexpr Duration kStopGrace = seconds(2);      // after --drain-timeout, before SIGKILL
+constexpr Duration kFastStopGrace = seconds(2);  // after SIGQUIT, before SIGKILL
+
+MasterEvent event_of_signal(int signo) {
+    switch (signo) {
+        case SIGCHLD:
+            return MasterEvent::SigChld;
+        case SIGTERM:
+            return MasterEvent::SigTerm;
+        case SIGINT:
+            return MasterEvent::SigInt;
+        case SIGQUIT:
+            return MasterEvent::SigQuit;
+        case SIGHUP:
+            return MasterEvent::SigHup;
+        case SIGTTIN:
+            return MasterEvent::SigTtin;
+        case SIGTTOU:
+            return MasterEvent::SigTtou;
+        case SIGUSR1:
+            return MasterEvent::SigUsr1;
+        default:
+            return MasterEvent::SigUsr2;  // the last of master_signals(); on_signal() filters the rest
+    }
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = static_cast<double>(bytes);
+    int unit = 0;
+    while (value >= 1024 && unit < 4) {
+        value /= 1024;
+        ++unit;
+    }
+    return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+}  // namespace
+
+Supervisor::Supervisor(SupervisorSettings settings, std::string listening_on, TimePoint now)
+    : settings_(settings),
+      listening_on_(std::move(listening_on)),
+      target_(settings.workers),
+      zombies_(settings.zombie_mode, settings.zombie_worker_lifetime) {
+    (void)now;
+    slots_.resize(target_);
+}
+
+// ---- entry points: each turns what happened into one cell of the table, then reconciles ----------------
+
+Actions Supervisor::start(TimePoint now) {
+    Actions out;
+    reconcile(now, out);
+    return out;
+}
+
+Actions Supervisor::dispatch(const Input& in) {
+    Actions out;
+    const Cell& cell = kTable[static_cast<std::size_t>(state_)][static_cast<std::size_t>(in.event)];
+    (this->*cell.handler)(in, out);
+    reconcile(in.now, out);
+    return out;
+}
+
+Actions Supervisor::on_signal(int signo, TimePoint now) {
+    switch (signo) {
+        case SIGCHLD:
+        case SIGTERM:
+        case SIGINT:
+        case SIGQUIT:
+        case SIGHUP:
+        case SIGTTIN:
+        case SIGTTOU:
+        case SIGUSR1:
+        case SIGUSR2:
+            return dispatch({event_of_signal(signo), now, signo});
+        default:
+            // Not in master_signals(), so the signalfd cannot deliver it; said rather than assumed.
+            return {Action::log(Severity::Debug, signal_name(signo) + ": not handled")};
+    }
+}
+
+Actions Supervisor::on_report(pid_t pid, const WorkerReport& report, TimePoint now) {
+    auto event =
+        report.kind == WorkerReport::Kind::Ready ? MasterEvent::WorkerReady : MasterEvent::WorkerHeartbeat;
+    return dispatch({event, now, 0, pid, 0, report});
+}
+
+Actions Supervisor::on_exit(pid_t pid, int status, TimePoint now) {
+    return dispatch({MasterEvent::WorkerExit, now, 0, pid, status});
+}
+
+Actions Supervisor::on_reaped(const std::vector<ChildExit>& exits, int cause, TimePoint now) {
+    Actions out;
+    auto before = zombies_.count();
+    for (const auto& e : exits) {
+        Actions more = on_exit(e.pid, e.status, now);
+        out.insert(out.end(), more.begin(), more.end());
+    }
+    if (cause == SIGUSR2)
+        out.push_back(Action::log(Severity::Info,
+                                  fmt::format("SIGUSR2: reaped {} zombie(s)", before - zombies_.count())));
+    return out;
+}
+
+Actions Supervisor::on_channel_closed(pid_t pid, TimePoint now) {
+    return dispatch({MasterEvent::ChannelClosed, now, 0, pid});
+}
+
+Actions Supervisor::on_tick(TimePoint now) {
+    Actions out;
+    auto append = [&](Actions more) { out.insert(out.end(), more.begin(), more.end()); };
+    if (kill_deadline_ && now >= *kill_deadline_) append(dispatch({MasterEvent::StopDeadline, now}));
+    if (settings_.worker_timeout > Duration::zero()) {
+        std::vector<pid_t> hung;
+        for (const auto& w : table_.all())
+            if (!w.killed_as_hung && now - w.last_heartbeat >= settings_.worker_timeout)
+                hung.push_back(w.pid);
+        for (pid_t pid : hung)
+            append(dispatch({MasterEvent::WorkerHang, now, 0, pid}));
+    }
+    reconcile(now, out);  // a respawn's back-off may have run out
+    return out;
+}
+
+Actions Supervisor::on_spawned(unsigned slot, pid_t pid, TimePoint now) {
+    Actions out;
+    slots_[slot].spawn_pending = false;
+    WorkerProcess w;
+    w.pid = pid;
+    w.slot = slot;
+    w.generation = generation_;
+    w.started_at = w.last_heartbeat = now;
+    table_.add(w);
+    out.push_back(Action::log(Severity::Info, fmt::format("started worker {} (pid {})", slot, pid)));
+    reconcile(now, out);
+    return out;
+}
+
+Actions Supervisor::on_fork_failed(unsigned slot, int error, TimePoint now) {
+    slots_[slot].spawn_pending = false;
+    Input in{MasterEvent::ForkFailed, now};
+    in.slot = slot;
+    in.error = error;
+    return dispatch(in);
+}
+
+Actions Supervisor::on_reload_failed(const std::string& why, TimePoint now) {
+    Actions out;
+    out.push_back(Action::log(Severity::Error,
+                              "SIGHUP: reload failed: " + why + "; keeping the current configuration"));
+    out.push_back(Action::of(Action::Kind::NotifyReady));
+    reconcile(now, out);
+    return out;
+}
+
+Actions Supervisor::on_reloaded(const SupervisorSettings& next, TimePoint now) {
+    Actions out;
+    settings_ = next;
+    zombies_.reconfigure(next.zombie_mode, next.zombie_worker_lifetime);
+    target_ = next.workers;
+    slots_.assign(std::max<std::size_t>(slots_.size(), target_), SlotState{});  // a reload is a fresh start
+    ++generation_;
+    state_ = MasterState::Reloading;
+    out.push_back(Action::log(
+        Severity::Info, fmt::format("SIGHUP: reloading: replacing {} worker(s) one by one (generation {})",
+                                    target_, generation_)));
+    out.push_back(Action::of(Action::Kind::PublishStatus));
+    reconcile(now, out);
+    return out;
+}
+
+void Supervisor::restart_heartbeat_windows(TimePoint now) {
+    for (auto& w : table_.all())
+        w.last_heartbeat = std::max(w.last_heartbeat, now);
+}
+
+// ---- reconcile: the one place that compares what is with what should be ---------------------------------
+
+void Supervisor::reconcile(TimePoint now, Actions& out) {
+    if (done_) return;
+    if (stopping()) {
+        if (table_.size() == 0 && zombies_.count() == 0) done_ = true;
+        return;
+    }
+    spawn_due(now, out);
+    for (auto& w : table_.all())
+        if (w.slot >= target_ && w.phase != WorkerPhase::Retiring) retire(w, "scaling down", out);
+    if (state_ == MasterState::Reloading) advance_reload(now, out);
+    if (every_slot_fatal() && no_active_worker()) {
+        out.push_back(
+            Action::log(Severity::Critical, "every worker failed with a fatal start-up error; exiting"));
+        failure_exit_ = kExitFailure;
+        begin_stop(false, 0, now, out);
+        reconcile(now, out);
+        return;
+    }
+    if (state_ == MasterState::Starting && all_serving()) {
+        state_ = MasterState::Running;
+        out.push_back(Action::log(Severity::Info, fmt::format("ready: {} worker{} accepting on {}", target_,
+                                                              target_ == 1 ? "" : "s", listening_on_)));
+        out.push_back(Action::of(Action::Kind::PublishStatus));
+        out.push_back(Action::of(Action::Kind::NotifyReady));
+    }
+}
+
+bool Supervisor::spawn_allowed(unsigned slot, TimePoint now) const {
+    const SlotState& s = slots_[slot];
+    return !s.fatal && !s.spawn_pending && !(s.respawn_after && now < *s.respawn_after);
+}
+
+void Supervisor::spawn_due(TimePoint now, Actions& out) {
+    for (unsigned slot = 0; slot < target_; ++slot) {
+        if (table_.active_in_slot(slot) || !spawn_allowed(slot, now)) continue;
+        slots_[slot].spawn_pending = true;
+        out.push_back(Action::spawn(slot));
+    }
+}
+
+void Supervisor::advance_reload(TimePoint now, Actions& out) {
+    // One slot at a time: start the new worker beside the old, retire the old once the new one accepts. The
+    // slot never stops accepting, so neither does the service (R15). A SIGHUP during a reload bumps the
+    // generation again, so a slot may hold several outdated workers: all of them go once its new one serves.
+    for (unsigned slot = 0; slot < target_; ++slot) {
+        auto outdated = [&](const WorkerProcess& w) {
+            return w.slot == slot && w.phase != WorkerPhase::Retiring && w.generation != generation_;
+        };
+        if (std::none_of(table_.all().begin(), table_.all().end(), outdated)) continue;
+        WorkerProcess* fresh = table_.active_in_slot(slot, generation_);
+        if (fresh == nullptr) {
+            if (spawn_allowed(slot, now)) {
+                slots_[slot].spawn_pending = true;
+                out.push_back(Action::spawn(slot));
+            }
+            return;
+        }
+        if (fresh->phase != WorkerPhase::Serving) return;
+        for (auto& w : table_.all())
+            if (outdated(w)) retire(w, "replaced by reload", out);
+    }
+    state_ = MasterState::Running;
+    out.push_back(Action::log(
+        Severity::Info, fmt::format("reload complete: {} worker(s) of generation {}", target_, generation_)));
+    out.push_back(Action::of(Action::Kind::PublishStatus));
+    out.push_back(Action::of(Action::Kind::NotifyReady));
+}
+
+bool Supervisor::every_slot_fatal() const {
+    return std::all_of(slots_.begin(), slots_.begin() + target_, [](const SlotState& s) { return s.fatal; });
+}
+
+bool Supervisor::no_active_worker() const {
+    for (unsigned slot = 0; slot < target_; ++slot)
+        if (table_.active_in_slot(slot)) return false;
+    return true;
+}
+
+bool Supervisor::all_serving() const {
+    for (unsigned slot = 0; slot < target_; ++slot) {
+        const WorkerProcess* w = table_.active_in_slot(slot);
+        if (!slots_[slot].fatal && (w == nullptr || w->phase != WorkerPhase::Serving)) return false;
+    }
+    return true;
+}
+
+// ---- small actions ---------------------------------------------------------------------------------------
+
+void Supervisor::begin_stop(bool graceful, int signo, TimePoint now, Actions& out) {
+    Duration grace = graceful ? settings_.drain_timeout + kStopGrace : kFastStopGrace;
+    if (signo != 0)
+        out.push_back(Action::log(Severity::Info,
+                                  fmt::format("{}: {} stop of {} worker(s){}", signal_name(signo),
+                                              graceful ? "graceful" : "fast", table_.size(),
+                                              graceful ? fmt::format(", draining for at most {:.1f}s",
+                                                                     to_seconds(settings_.drain_timeout))
+                                                       : "")));
+    state_ = graceful ? MasterState::Draining : MasterState::Stopping;
+    out.push_back(Action::of(Action::Kind::CloseListeners));
+    for (auto& w : table_.all()) {
+        w.phase = WorkerPhase::Retiring;
+        out.push_back(Action::signal(w.pid, graceful ? SIGTERM : SIGQUIT));
+    }
+    if (zombies_.count() > 0) {
+        out.push_back(Action::log(Severity::Info,
+                                  fmt::format("reaping {} zombie(s) before exiting", zombies_.count())));
+        out.push_back(Action::of(Action::Kind::Reap));
+    }
+    TimePoint deadline = now + grace;
+    kill_deadline_ = kill_deadline_ ? std::min(*kill_deadline_, deadline) : deadline;
+    out.push_back(Action::stopping(grace + seconds(1)));
+    out.push_back(Action::of(Action::Kind::PublishStatus));
+}
+
+void Supervisor::retire(WorkerProcess& w, const char* why, Actions& out) {
+    out.push_back(
+        Action::log(Severity::Info, fmt::format("retiring worker {} (pid {}): {}", w.slot, w.pid, why)));
+    w.phase = WorkerPhase::Retiring;
+    out.push_back(Action::signal(w.pid, SIGTERM));
+}
+
+void Supervisor::schedule_respawn(const WorkerProcess& w, int status, TimePoint now, Actions& out) {
+    ++restarts_;
+    if (w.slot >= target_) return;
+    SlotState& s = slots_[w.slot];
+    if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == kWorkerExitFatal) {
+        s.fatal = true;
+        out.push_back(Action::log(
+            Severity::Error,
+            fmt::format(
+                "worker {} failed at start-up in a way a restart cannot fix (status {}); not restarting it",
+                w.slot, kWorkerExitFatal)));
+        return;
+    }
+    Duration lived = now - w.started_at;
+    if (lived >= kStableRun || zombies_.planned_exit(lived)) s.quick_exits = 0;
+    ++s.quick_exits;
+    Duration delay = backoff_delay(s.quick_exits);
+    s.respawn_after = now + delay;
+    if (!s.down_since) s.down_since = now;
+    if (s.quick_exits >= kCrashLoopThreshold)
+        out.push_back(Action::log(
+            Severity::Error, fmt::format("worker {} is crash-looping: {} exits in a row within {:.1f}s of "
+                                         "starting; next start in {:.1f}s",
+                                         w.slot, s.quick_exits, to_seconds(kStableRun), to_seconds(delay))));
+}
+
+void Supervisor::count_totals_of_exited(const WorkerProcess& w) {
+    // The status line's totals cover the whole life of the master, not only the workers alive now.
+    accepted_by_exited_ += w.last_report.connections_accepted;
+    bytes_by_exited_ += w.last_report.bytes_echoed;
+}
+
+void Supervisor::log_accepting(const WorkerProcess& w, TimePoint now, Actions& out) {
+    if (w.slot >= slots_.size()) return;
+    auto& down_since = slots_[w.slot].down_since;
+    if (!down_since) {
+        out.push_back(
+            Action::log(Severity::Debug, fmt::format("worker {} (pid {}) is accepting", w.slot, w.pid)));
+        return;
+    }
+    // How long a crash took capacity away, back-off included: the figure an operator wants after a kill
+    // (RUNBOOK.md "Reliability").
+    out.push_back(
+        Action::log(Severity::Info,
+                    fmt::format("worker {} (pid {}) is accepting: the slot was empty for {:.1f} ms after its "
+                                "last worker died",
+                                w.slot, w.pid, to_seconds(now - *down_since) * 1000.0)));
+    down_since.reset();
+}
+
+// ---- what the loop asks ----------------------------------------------------------------------------------
+
+std::optional<TimePoint> Supervisor::next_deadline() const {
+    std::optional<TimePoint> next;
+    auto consider = [&](std::optional<TimePoint> t) {
+        if (t && (!next || *t < *next)) next = t;
+    };
+    consider(kill_deadline_);
+    if (settings_.worker_timeout > Duration::zero())
+        for (const auto& w : table_.all())
+            if (!w.killed_as_hung) consider(w.last_heartbeat + settings_.worker_timeout);
+    if (!stopping())
+        for (unsigned slot = 0; slot < target_; ++slot)
+            if (!slots_[slot].fatal && slots_[slot].respawn_after && !table_.active_in_slot(slot))
+                consider(slots_[slot].respawn_after);
+    return next;
+}
+
+std::string Supervisor::status_line() const {
+    std::uint64_t open = 0, accepted = accepted_by_exited_, bytes = bytes_by_exited_;
+    for (const auto& w : table_.all()) {
+        open += w.last_report.connections_open;
+        accepted += w.last_report.connections_accepted;
+        bytes += w.last_report.bytes_echoed;
+    }
+    auto line =
+        fmt::format("{}: {}/{} workers serving, {} connections open, {} served, {} echoed, {} restarts",
+                    state_name(state_), table_.count(WorkerPhase::Serving), target_, open, accepted,
+                    human_bytes(bytes), restarts_);
+    if (zombies_.count() > 0) line += fmt::format(", {} zombies", zombies_.count());
+    return line;
+}
+
+void Supervisor::log_status(const Input& in, Actions& out) {
+    out.push_back(Action::log(Severity::Info, "status: " + status_line()));
+    for (const auto& w : table_.all())
+        out.push_back(Action::log(
+            Severity::Info,
+            fmt::format("  worker {} pid {} gen {} {}: up {:.0f}s, {} open, {} served, {} echoed, heartbeat "
+                        "{:.1f}s ago",
+                        w.slot, w.pid, w.generation, phase_name(w.phase), to_seconds(in.now - w.started_at),
+                        w.last_report.connections_open, w.last_report.connections_accepted,
+                        human_bytes(w.last_report.bytes_echoed), to_seconds(in.now - w.last_heartbeat))));
+    for (pid_t z : zombies_.pids())
+        out.push_back(
+            Action::log(Severity::Info, fmt::format("  zombie pid {} (not reaped: zombie mode)", z)));
+}
+
+int Supervisor::exit_code() const {
+    return failure_exit_ != 0 ? failure_exit_ : stragglers_killed_ ? kExitStragglersKilled : kExitOk;
+}
+
+}  // namespace echo
