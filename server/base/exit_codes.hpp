@@ -5,7 +5,9 @@ namespace echo {
 
 // Master exit statuses (RUNBOOK.md "Exit codes").
 inline constexpr int kExitOk = 0;                // stopped cleanly: every worker exited on its own
-inline constexpr int kExitFailure = 1;           // runtime failure: bind, epoll, fork of the first worker…
+// Runtime failure: a listener could not be opened, the event loop or the seccomp filter could not be set
+// up, or every worker failed with kWorkerExitFatal. A failed fork() is not one: the master retries it.
+inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;             // invalid flag, environment variable or config file value
 inline constexpr int kExitStragglersKilled = 3;  // stopped, but workers outlived the drain and were SIGKILLed
 inline constexpr int kExitLimits = 4;  // the process limits cannot fit the configuration (RLIMIT_NPROC)
