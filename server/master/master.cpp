@@ -1,6 +1,6 @@
 // master.cpp: the master's loop. Handlers read their source and record facts; decide() is the one place that
-// compares what is with what should be and acts (spawn, retire, announce). RUNBOOK.md "The master" has the
-// state and signal tables.
+// compares what is with what should be and acts (spawn, retire, announce). docs/ARCHITECTURE.md "The master" has
+// the state table, RUNBOOK.md "Signals" the signal table.
 #include "master/master.hpp"
 
 #include <signal.h>
