@@ -15,7 +15,7 @@ sigset_t make_sigset(std::initializer_list<int> signals);
 
 // Blocks a set of signals for the life of the object and restores the previous mask after. The master blocks
 // every signal it handles before its first fork() so none can arrive between fork and the child's own setup
-// (RUNBOOK.md "Signals across fork").
+// (docs/ARCHITECTURE.md "Signals across fork").
 class ScopedSignalBlock {
   public:
     explicit ScopedSignalBlock(const sigset_t& set);

@@ -440,7 +440,7 @@ void WorkerLoop::arm_timer() {
 
 // Keeps the fds a worker needs and closes every other one it inherited from the master: its signalfd,
 // timerfd and epoll, and the other workers' channels. A prefork child never exec()s, so O_CLOEXEC does not
-// do this for us (RUNBOOK.md "Signals across fork").
+// do this for us (docs/ARCHITECTURE.md "Signals across fork").
 void close_inherited_fds(std::vector<int> keep) {
     keep.push_back(STDIN_FILENO);
     keep.push_back(STDOUT_FILENO);
