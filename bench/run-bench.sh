@@ -4,10 +4,18 @@
 # Every peer runs at once on its own loopback port; each round runs every workload against every peer in turn,
 # and the table reports medians over the rounds with ratios against epoll-floor (the syscall floor).
 # Usage: run-bench.sh [--quick] [--rounds N] [--duration SEC] [--hold N] [--workers N] [--peers LIST]
-#                     [--server BIN] [--floor BIN] [--load BIN] [--log FILE] [--no-install] [--json]
+#                     [--server BIN] [--floor BIN] [--load BIN] [--log FILE] [--json]
+# Starting, watching and stopping the peers is runbook/lib's; the peers themselves come from tools/install-deps.sh.
 set -euo pipefail
 
-usage() {
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=runbook/lib/common.sh
+source "$repo/runbook/lib/common.sh"
+# shellcheck source=runbook/lib/server.sh
+source "$repo/runbook/lib/server.sh"
+synopsis="run-bench.sh [OPTIONS]; --help lists them"
+
+print_help() {
     cat <<'EOF'
 Usage: run-bench.sh [OPTIONS]
   --quick            1 round, 1 s per workload, echo-hardened and epoll-floor only, hold 500 (a smoke run)
@@ -20,17 +28,11 @@ Usage: run-bench.sh [OPTIONS]
   --floor BIN        epoll-floor binary (default: build/epoll-floor)
   --load BIN         echo-load binary (default: build/echo-load)
   --log FILE         append every run's JSON summary to FILE
-  --no-install       do not apt-get install missing peers (they are reported n/a)
+  --no-install       accepted for old command lines; nothing is installed here (tools/install-deps.sh does)
   --json             print the medians as JSON on stdout (the table goes to stderr)
 EOF
 }
 
-die_usage() {
-    echo "run-bench: $1 (try --help)" >&2
-    exit 2
-}
-
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 server_bin=$repo/build/echo-hardened
 floor_bin=$repo/build/epoll-floor
 load_bin=$repo/build/echo-load
@@ -40,13 +42,12 @@ warmup=0.5
 hold_conns=10000
 workers=$(nproc)
 peer_list="echo-hardened,epoll-floor,socat,xinetd,ncat"
-install=1
 json=0
 log_file=""
 
 while (($#)); do
     case $1 in
-        --quick) rounds=1 duration=1 warmup=0.2 hold_conns=500 peer_list="echo-hardened,epoll-floor" install=0 ;;
+        --quick) rounds=1 duration=1 warmup=0.2 hold_conns=500 peer_list="echo-hardened,epoll-floor" ;;
         --rounds) rounds=${2:-}; shift ;;
         --duration) duration=${2:-}; shift ;;
         --hold) hold_conns=${2:-}; shift ;;
@@ -56,53 +57,44 @@ while (($#)); do
         --floor) floor_bin=${2:-}; shift ;;
         --load) load_bin=${2:-}; shift ;;
         --log) log_file=${2:-}; shift ;;
-        --no-install) install=0 ;;
+        --no-install) ;;
         --json) json=1 ;;
-        -h | --help) usage; exit 0 ;;
-        *) die_usage "unknown argument '$1'" ;;
+        -h | --help) print_help; exit 0 ;;
+        *) usage "unknown argument '$1'" ;;
     esac
     shift
 done
-[[ $rounds =~ ^[1-9][0-9]*$ ]] || die_usage "--rounds wants a positive integer"
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || usage "--rounds wants a positive integer"
 if ! [[ $duration =~ ^[0-9]+(\.[0-9]+)?$ ]] || [[ $duration =~ ^0+(\.0+)?$ ]]; then
-    die_usage "--duration wants positive seconds"
+    usage "--duration wants positive seconds"
 fi
-[[ $hold_conns =~ ^[1-9][0-9]*$ ]] || die_usage "--hold wants a positive integer"
-[[ $workers =~ ^[1-9][0-9]*$ ]] || die_usage "--workers wants a positive integer"
+[[ $hold_conns =~ ^[1-9][0-9]*$ ]] || usage "--hold wants a positive integer"
+[[ $workers =~ ^[1-9][0-9]*$ ]] || usage "--workers wants a positive integer"
 IFS=, read -r -a peers <<<"$peer_list"
 for peer in "${peers[@]}"; do
-    case $peer in echo-hardened | epoll-floor | socat | xinetd | ncat) ;; *) die_usage "unknown peer '$peer'" ;; esac
+    case $peer in echo-hardened | epoll-floor | socat | xinetd | ncat) ;; *) usage "unknown peer '$peer'" ;; esac
 done
-[[ -x $load_bin ]] || { echo "run-bench: echo-load not found at $load_bin (build it, or pass --load)" >&2; exit 1; }
+[[ -x $load_bin ]] || fail "echo-load not found at $load_bin (build it, or pass --load)"
+need ss ps setsid
 
 # 10,000 held connections need that many descriptors in the client and in every peer, which inherit this limit.
 ulimit -n "$(ulimit -Hn)"
 
-workdir=$(mktemp -d)
+make_workdir  # and the exit trap: it kills every process group and pid started below, pass or fail
 declare -A peer_pid=() peer_port=() peer_note=() peer_drain=() peer_starts=()
 declare -A samples=() error_runs=() first_error=()
 progress() { echo "run-bench: $*" >&2; }
 
 # ---------------------------------------------------------------------------------------------------------------
-# Processes: every peer is a child of this script; its forked helpers are found through the ppid chain.
+# Processes: runbook/lib/server.sh starts every peer as the leader of a process group of its own (server_group), so
+# stopping it, or the exit trap, ends every process it forked, by the group's id.
 
-descendants() {  # ROOT -> ROOT and every process below it, one per line
-    ps -e -o pid=,ppid= | awk -v root="$1" '
-        { kids[$2] = kids[$2] " " $1 }
-        END {
-            queue[1] = root; n = 1
-            for (i = 1; i <= n; i++) {
-                print queue[i]
-                split(kids[queue[i]], list, " ")
-                for (k in list) queue[++n] = list[k]
-            }
-        }'
-}
+server_group=1
 
 # ROOT -> "RSS_KIB PSS_KIB" summed over the whole tree (master and workers, or listener and forked children).
 tree_memory() {
     local pids rss pss
-    pids=$(descendants "$1")
+    pids=$(descendants_of "$1")
     # Processes may exit between the listing and the reading: what is gone simply counts for nothing.
     rss=$({ ps -o rss= -p "$(paste -sd, <<<"$pids")" 2>/dev/null || true; } | awk '{ s += $1 } END { print s + 0 }')
     # shellcheck disable=SC2086  # one PID per word
@@ -111,62 +103,19 @@ tree_memory() {
     echo "$rss $pss"
 }
 
-process_state() { awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || echo gone; }
-
-# Stops one peer: SIGTERM to the process we started, a bounded wait, then SIGKILL to its process group (each
-# peer leads its own, see start_peer), which reaches forked children even once they are reparented.
+# Stops one peer: SIGTERM to the process we started, a bounded wait, then SIGKILL to its process group, which
+# reaches forked children even once they are reparented; then a bounded wait for the copy of its log.
 stop_peer() {
-    local peer=$1 pid=${peer_pid[$1]:-} state deadline
+    local peer=$1 pid=${peer_pid[$1]:-}
     [[ -n $pid ]] || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + 15))
-    while ((SECONDS < deadline)); do
-        state=$(process_state "$pid")
-        [[ $state == Z || $state == gone ]] && break
-        sleep 0.05
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    server_wait_exit "$pid" 15 || true
     unset "peer_pid[$peer]"
-    # The copy of its log (runbook/lib/server.sh) ends by itself once the peer is gone; bounded all the same.
     if [[ -n ${peer_drain[$peer]:-} ]]; then
-        timeout 5 tail --pid="${peer_drain[$peer]}" -f /dev/null || kill -TERM "${peer_drain[$peer]}" 2>/dev/null || true
+        drain_pid=${peer_drain[$peer]} server_drained 5
         unset "peer_drain[$peer]"
     fi
 }
-
-# shellcheck disable=SC2317  # called through the trap
-cleanup() {
-    local peer
-    for peer in "${!peer_pid[@]}"; do stop_peer "$peer"; done
-    rm -rf "$workdir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {  # below the ephemeral range, nothing listening
-    local port i
-    for ((i = 0; i < 200; i++)); do
-        port=$((20000 + RANDOM % 12000))
-        [[ -z $(ss -Hltn "sport = :$port") ]] && { echo "$port"; return 0; }
-    done
-    return 1
-}
-
-alive() { local s; s=$(process_state "$1"); [[ $s != Z && $s != gone ]]; }
-
-wait_listening() {  # PORT PID: the peer's listening socket is its readiness signal
-    local deadline=$((SECONDS + 10))
-    until [[ -n $(ss -Hltn "sport = :$1") ]]; do
-        alive "$2" && ((SECONDS < deadline)) || return 1
-        sleep 0.05
-    done
-}
-
-# echo-hardened and epoll-floor print "ready: N workers accepting on 127.0.0.1:PORT" once every worker accepts:
-# runbook/lib/server.sh starts them and reads that line as it is written.
-# shellcheck source=runbook/lib/server.sh
-source "$repo/runbook/lib/server.sh"
 
 write_xinetd_conf() {  # PORT FILE: the internal echo service only, with every rate limit lifted
     cat >"$2" <<EOF
@@ -194,61 +143,62 @@ service echo
 EOF
 }
 
-# Each peer runs under setsid: it leads a process group of its own, so stop_peer can end every process it forked.
-# (A background job of a non-interactive shell is not a group leader, so setsid does not fork: $! is the peer.)
+# echo-hardened and epoll-floor print "ready: N workers accepting on 127.0.0.1:PORT" once every worker accepts,
+# which server_start reads as it is written; socat, ncat and xinetd print nothing of the kind, so they are ready once
+# their port listens. A restarted peer gets a log and FIFO of its own.
 start_peer() {
-    local peer=$1 port="" pid log=$workdir/$1.log
+    local peer=$1 port="" cmd=()
+    peer_starts[$peer]=$((${peer_starts[$peer]:-0} + 1))
+    server_name=$peer.${peer_starts[$peer]}
     case $peer in
         echo-hardened | epoll-floor)
             local bin=$server_bin
             [[ $peer == epoll-floor ]] && bin=$floor_bin
             [[ -x $bin ]] || { peer_note[$peer]="binary $bin not found"; return 1; }
-            peer_starts[$peer]=$((${peer_starts[$peer]:-0} + 1))
-            server_name=$peer.${peer_starts[$peer]}  # a restarted peer gets a log and FIFO of its own
-            server_wrapper=(setsid)
             if ! server_start "$bin" --listen 127.0.0.1:0 --workers "$workers"; then
                 peer_pid[$peer]=$server_pid
-                peer_note[$peer]="no ready line: $(tail -n1 "$server_log")"
+                peer_note[$peer]="no ready line: $(tail -n1 "$server_log" 2>/dev/null)"
                 return 1
             fi
-            pid=$server_pid
-            peer_pid[$peer]=$pid
+            peer_pid[$peer]=$server_pid
             peer_drain[$peer]=$drain_pid
             port=$server_port
             ;;
         socat | ncat | xinetd)
             port=$(free_port) || { peer_note[$peer]="no free port"; return 1; }
             case $peer in
-                socat) setsid socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=4096" PIPE 2>"$log" & ;;
-                ncat) setsid ncat -k -l 127.0.0.1 "$port" --exec /bin/cat --max-conns 1000000 2>"$log" & ;;
+                socat) cmd=(socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=4096" PIPE) ;;
+                ncat) cmd=(ncat -k -l 127.0.0.1 "$port" --exec /bin/cat --max-conns 1000000) ;;
                 xinetd)
                     write_xinetd_conf "$port" "$workdir/xinetd.conf"
-                    setsid xinetd -dontfork -f "$workdir/xinetd.conf" -pidfile "$workdir/xinetd.pid" 2>"$log" &
+                    cmd=(xinetd -dontfork -f "$workdir/xinetd.conf" -pidfile "$workdir/xinetd.pid")
                     ;;
             esac
-            pid=$!
-            peer_pid[$peer]=$pid
-            wait_listening "$port" "$pid" || { peer_note[$peer]="not listening: $(tail -n1 "$log")"; return 1; }
+            server_launch "${cmd[@]}"
+            server_follow
+            peer_pid[$peer]=$server_pid
+            peer_drain[$peer]=$drain_pid
+            if ! wait_until_or_exit 10 "$server_pid" port_listening "$port"; then
+                peer_note[$peer]="not listening: $(tail -n1 "$server_log" 2>/dev/null)"
+                return 1
+            fi
             ;;
     esac
     peer_port[$peer]=$port
-    progress "$peer listening on 127.0.0.1:$port (pid $pid)"
+    progress "$peer listening on 127.0.0.1:$port (pid $server_pid)"
 }
 
-install_peers() {
-    local missing=() peer
+# A peer that is not installed is named in one line and skipped: installing is tools/install-deps.sh's job.
+skip_missing_peers() {
+    local peer
     for peer in "${peers[@]}"; do
-        case $peer in socat | ncat | xinetd) command -v "$peer" >/dev/null || missing+=("$peer") ;; esac
-    done
-    ((${#missing[@]})) || return 0
-    if ((install)) && ((EUID == 0)); then
-        progress "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        timeout 300 apt-get update -qq >/dev/null 2>&1 || true
-        timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || true
-    fi
-    for peer in "${missing[@]}"; do
-        command -v "$peer" >/dev/null || peer_note[$peer]="not installed"
+        case $peer in
+            socat | ncat | xinetd)
+                command -v "$peer" >/dev/null && continue
+                peer_note[$peer]="not installed (tools/install-deps.sh installs it)"
+                progress "$peer: ${peer_note[$peer]}; skipped"
+                ;;
+        esac
     done
 }
 
@@ -308,17 +258,14 @@ run_timed() {  # PEER WORKLOAD
 # has failed), and the growth divided by the connections open on the server's port at that moment. echo-load
 # holds until told to stop (SIGINT), since sampling 10,000 forked processes can take longer than any fixed hold.
 run_hold() {
-    local peer=$1 root=${peer_pid[$1]} port=${peer_port[$1]} before after lp rc=0 deadline out held open since
+    local peer=$1 root=${peer_pid[$1]} port=${peer_port[$1]} before after lp rc=0 out held open since
     before=$(tree_memory "$root")
     : >"$workdir/hold.err"
     timeout -k 2 180 "$load_bin" --json --target "127.0.0.1:$port" --mode hold -c "$hold_conns" --duration 170 \
         --interval 1 >"$workdir/hold.out" 2>"$workdir/hold.err" &
     lp=$!
-    deadline=$((SECONDS + 150))
-    while ! grep -q 'connections established' "$workdir/hold.err"; do
-        if ! alive "$lp" || ((SECONDS >= deadline)); then break; fi
-        sleep 0.05
-    done
+    started+=("$lp") started_groups+=("$lp")  # timeout(1) leads a group of its own, echo-load in it
+    wait_until_or_exit 150 "$lp" grep -q 'connections established' "$workdir/hold.err" || true
     since=$SECONDS
     open=$(ss -Htn state established "( sport = :$port )" | wc -l)
     after=$(tree_memory "$root")
@@ -326,8 +273,8 @@ run_hold() {
     local left
     left=$(awk -v d="$duration" -v t=$((SECONDS - since)) 'BEGIN { r = d - t; print (r > 0 ? r : 0) }')
     sleep "$left"
-    kill -INT "$lp" 2>/dev/null || true
-    wait "$lp" || rc=$?
+    kill -INT "$lp" 2>/dev/null || true  # timeout(1) passes it on to echo-load, which then prints its summary
+    server_wait_exit "$lp" 40 || rc=$?  # within its own 180 s limit: it was started at most 150 s + $duration ago
     out=$(cat "$workdir/hold.out")
     note_run "$peer" hold "$rc" "$out"
     held=$(json_num "$out" held)
@@ -349,14 +296,14 @@ median() {  # values as words -> median, or nothing
 # ---------------------------------------------------------------------------------------------------------------
 # Main
 
-install_peers
+skip_missing_peers
 for peer in "${peers[@]}"; do
     [[ -n ${peer_note[$peer]:-} ]] && continue
     start_peer "$peer" || { progress "$peer: ${peer_note[$peer]}"; stop_peer "$peer"; }
 done
 ready_peers=()
 for peer in "${peers[@]}"; do [[ -n ${peer_port[$peer]:-} ]] && ready_peers+=("$peer"); done
-((${#ready_peers[@]})) || { echo "run-bench: no peer could be started" >&2; exit 1; }
+((${#ready_peers[@]})) || fail "no peer could be started"
 
 workloads=(pp1 pp100 stream connrate hold)
 for ((round = 1; round <= rounds; round++)); do

@@ -101,7 +101,7 @@ show_log
 echo "\$ kill -TERM $master"
 server_stop 30 || true
 check "SIGTERM: graceful stop, exit status 0 (got $server_status)" [ "$server_status" = 0 ]
-timeout 5 tail --pid="$drain_pid" -f /dev/null || true  # its last lines copied into the log
+server_drained 5  # its last lines copied into the log
 show_log
 
 echo

@@ -61,15 +61,6 @@ wait_for_log() {  # wait_for_log REGEX SECONDS: a line of the current server's l
     server_wait_log "$1" "$2" || fail "timed out waiting for '$1' in $server_log"
 }
 
-free_port() {
-    local port
-    for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 40000))
-        ss -Htan "sport = :$port" | grep -q . || { echo "$port"; return; }  # TIME_WAIT too: no SO_REUSEADDR there
-    done
-    fail "no free port found"
-}
-
 worker_count_is() { [[ $(children_of "$1" | wc -w) == "$2" ]]; }
 wait_for_workers() {  # wait_for_workers MASTER COUNT
     wait_until 10 worker_count_is "$1" "$2" || fail "master $1 has $(children_of "$1" | wc -w) workers, expected $2"
@@ -93,7 +84,7 @@ big_echo() {  # big_echo PORT BYTES [slow]: a large binary echo; "slow" reads it
 }
 
 # ---- run A: as systemd would start it ---------------------------------------------------------------------
-port=$(free_port)
+port=$(free_port) || fail "no free port found"  # lib/server.sh: none in TIME_WAIT either, no SO_REUSEADDR there
 socat -u "UNIX-RECV:$dir/notify" "OPEN:$dir/a.notify,creat,append" &
 started+=($!)
 wait_until 5 test -S "$dir/notify" || fail "socat did not create $dir/notify"

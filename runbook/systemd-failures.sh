@@ -31,7 +31,6 @@ skip_without systemd-nspawn debootstrap nsenter cmake ldd dpkg-query flock
 
 on_exit() { container_teardown; }  # powers off only the container this script booted (its nspawn PID)
 TMPDIR=/var/tmp make_workdir  # in /var/tmp, as tests/systemd/nspawn-test.sh
-trap 'exit 130' INT TERM
 
 poll_interval=0.1  # wait_until: each poll runs systemctl in the container
 in_ct() { container_exec timeout 90 "$@"; }

@@ -3,7 +3,8 @@
 # shellcheck shell=bash disable=SC2034,SC2154  # sets and reads the sourcing script's variables by design
 #
 # The script may set synopsis (its usage line), poll_interval (wait.sh), keep_workdir and on_exit (make_workdir); it
-# reads failures (the count of failed checks) and workdir, and adds to started the pids the exit trap is to kill.
+# reads failures (the count of failed checks) and workdir, and adds to started the pids the exit trap is to kill (and
+# to started_groups those that lead a process group the trap is to kill whole).
 
 # shellcheck source=runbook/lib/wait.sh
 source "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
@@ -56,9 +57,12 @@ verdict() {
 }
 
 # make_workdir: sets workdir to a new mktemp -d directory, removed on exit (or to $keep_workdir if the script set it:
-# created if needed, and kept), and sets the exit trap: it runs on_exit if the script defines it, then kills every
-# pid in $started (the servers, log copies and tracers the script started; lib/server.sh adds its own) and waits.
+# created if needed, and kept), and sets the exit trap, which SIGINT and SIGTERM reach too: it runs on_exit if the
+# script defines it, then SIGKILLs every process group in $started_groups (by its id, the leader's pid: it reaches
+# what the leader forked, reparented or not) and every pid in $started (the servers, log copies and tracers the
+# script started; lib/server.sh adds its own), and waits.
 started=()
+started_groups=()
 make_workdir() {
     if [[ -n ${keep_workdir:-} ]]; then
         mkdir -p "$keep_workdir"
@@ -67,16 +71,19 @@ make_workdir() {
         workdir=$(mktemp -d)
     fi
     trap exit_cleanup EXIT
+    trap 'exit 130' INT TERM
 }
 # shellcheck disable=SC2317  # called through the trap
 exit_cleanup() {
     local p
     if declare -F on_exit >/dev/null; then on_exit; fi
+    for p in "${started_groups[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
     for p in "${started[@]}"; do
         kill -CONT "$p" 2>/dev/null || true  # first, for a master left stopped (lifecycle.sh)
         kill -KILL "$p" 2>/dev/null || true
     done
     # Bounded: every one was just SIGKILLed (a pid that is not this shell's child returns at once).
     ((${#started[@]} == 0)) || wait "${started[@]}" 2>/dev/null || true
+    for p in "${started_groups[@]}"; do wait_until 5 group_gone "$p" || true; done
     [[ -n ${keep_workdir:-} ]] || rm -rf "$workdir"
 }

@@ -1,7 +1,9 @@
-# server.sh: sourced by the scripts that start echo-hardened (or epoll-floor) themselves: start it, wait for its
-# ready line, follow its log, wait (bounded) for later log lines, stop it and wait (bounded) for its exit; the state
-# and the children of a process. The caller owns $workdir. Every process started here is added to the caller's
-# array `started`, which lib/common.sh's exit trap kills; server_wait_exit drops a pid once it has reaped it.
+# server.sh: sourced by the scripts that start echo-hardened (or epoll-floor, or another server such as socat)
+# themselves: start it, wait for its ready line or its listening port, follow its log, wait (bounded) for later log
+# lines, stop it and wait (bounded) for its exit; the state, the children and the whole tree of a process; a free
+# port. The caller owns $workdir. Every process started here is added to the caller's array `started` (a group
+# leader to `started_groups` too), which lib/common.sh's exit trap kills; server_wait_exit drops a pid once it has
+# reaped it.
 # shellcheck shell=bash disable=SC2034,SC2154  # sets and reads the sourcing script's variables by design
 #
 # The caller may set, before a start:
@@ -9,6 +11,9 @@
 #                    "server"); give each server of one script its own name
 #   server_wrapper   an array of words run in front of the command: strace ... --, setsid, prlimit ... setpriv ...
 #   server_ready_timeout  seconds allowed for the ready line (default 15; a traced or sanitizer build is slower)
+#   server_group     1: run the command under setsid, as the leader of a process group of its own, which
+#                    server_wait_exit and the exit trap then SIGKILL whole: that reaches the processes it forked
+#                    even once they are reparented (socat, ncat and xinetd fork one per connection)
 # The functions set: server_pid (the process started, the wrapper if there is one), server_log, server_fifo,
 # server_stderr_id ("dev:ino" of the server's stderr, what JOURNAL_STREAM names), server_line (the line a wait
 # matched), server_port and server_master (from the ready line), drain_pid, server_status (server_stop).
@@ -38,9 +43,12 @@ server_launch() {
     server_prepared=""
     local -a wrapper=()
     [[ -n ${server_wrapper+set} ]] && wrapper=("${server_wrapper[@]}")
+    # A background job of a non-interactive shell leads no group, so setsid does not fork: $! is the leader.
+    [[ ${server_group:-0} == 1 ]] && wrapper=(setsid "${wrapper[@]}")
     "${wrapper[@]}" "$@" 2>"$server_fifo" &
     server_pid=$!
     started+=("$server_pid")
+    if [[ ${server_group:-0} == 1 ]]; then started_groups+=("$server_pid"); fi
     exec {server_err}<"$server_fifo"
 }
 
@@ -112,22 +120,31 @@ server_log_count() { local n; n=$(grep -Ec -- "$1" "$server_log" 2>/dev/null || 
 server_log_has() { (($(server_log_count "$1") >= $2)); }
 
 # server_wait_exit PID SECONDS: waits for a child that was signalled (a zombie counts as exited) and returns its
-# exit status; after SECONDS it is SIGKILLed and the status is 124.
+# exit status; after SECONDS it is SIGKILLed and the status is 124. A group leader (server_group, started_groups)
+# has its whole group SIGKILLed before it is reaped, while its pid still names the group, and the wait goes on
+# (10 s at most) until every process of the group is gone.
 server_wait_exit() {
-    local pid=$1 rc=0 p kept=()
-    if wait_until "$2" server_exited "$pid"; then
-        # (2>/dev/null: bash's own "Killed" notice for a job that died of a signal; the status says it.)
-        wait "$pid" 2>/dev/null || rc=$?
-    else
+    local pid=$1 rc=0 p group=0 kept=() kept_groups=()
+    if ! wait_until "$2" server_exited "$pid"; then
         kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
         rc=124
     fi
+    for p in "${started_groups[@]}"; do
+        if [[ $p == "$pid" ]]; then kill -KILL -- "-$pid" 2>/dev/null || true; group=1; else kept_groups+=("$p"); fi
+    done
+    # (2>/dev/null: bash's own "Killed" notice for a job that died of a signal; the status says it.)
+    if ((rc == 0)); then wait "$pid" 2>/dev/null || rc=$?; else wait "$pid" 2>/dev/null || true; fi
+    if ((group)); then wait_until 10 group_gone "$pid" || true; fi
     for p in "${started[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
     started=("${kept[@]}")  # reaped: the exit trap must not signal whoever gets the pid next
+    started_groups=("${kept_groups[@]}")
     return "$rc"
 }
 server_exited() { local s; s=$(state_of "$1"); [[ $s == Z || $s == gone ]]; }
+
+# server_drained [SECONDS]: waits (default 5 s, then ends it) for the log copy server_follow started, which ends once
+# the server and all it forked have exited: then $server_log holds their last lines.
+server_drained() { server_wait_exit "$drain_pid" "${1:-5}" || true; }
 
 # server_stop SECONDS [SIGNAL]: sends SIGNAL (default TERM) to the master, $server_master, and waits up to SECONDS
 # for the process server_launch started ($server_pid: the master, or the wrapper around it); sets server_status to
@@ -143,6 +160,43 @@ server_stop() {
 state_of() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo gone; }
 # children_of PID: its children's pids (a master's workers, zombies included) on one line, nothing if it is gone.
 children_of() { xargs 2>/dev/null <"/proc/$1/task/$1/children" || true; }
+# descendants_of PID: PID and every process below it, one per line, from one ps listing (a server that forks one
+# process per connection may have 10,000 of them).
+descendants_of() {
+    ps -e -o pid=,ppid= | awk -v root="$1" '
+        { kids[$2] = kids[$2] " " $1 }
+        END {
+            queue[1] = root; n = 1
+            for (i = 1; i <= n; i++) {
+                print queue[i]
+                split(kids[queue[i]], list, " ")
+                for (k in list) queue[++n] = list[k]
+            }
+        }'
+}
+
+# wait_until_or_exit SECONDS PID COMMAND...: wait_until COMMAND succeeds, but gives up as soon as PID has exited
+# (a server that died will never listen); returns COMMAND's status at the end.
+wait_until_or_exit() {
+    local seconds=$1 pid=$2
+    shift 2
+    wait_until "$seconds" done_or_exited "$pid" "$@" || true
+    "$@"
+}
+done_or_exited() { local pid=$1; shift; "$@" || server_exited "$pid"; }
+
+# port_listening PORT: a TCP socket listens on PORT (the readiness of a server that prints no ready line).
+port_listening() { [[ -n $(ss -Hltn "sport = :$1") ]]; }
+# free_port: prints a TCP port below the ephemeral range that no socket uses, TIME_WAIT included (a server without
+# SO_REUSEADDR could not bind it); returns 1 when 200 random tries found none.
+free_port() {
+    local port i
+    for ((i = 0; i < 200; i++)); do
+        port=$((20000 + RANDOM % 12000))
+        [[ -z $(ss -Htan "sport = :$port") ]] && { echo "$port"; return 0; }
+    done
+    return 1
+}
 
 # echo_load_path [BINARY]: the load generator to drive the server with: BINARY, by default build/echo-load of this
 # checkout, else echo-load on PATH. Prints it; returns 1 when it is not an executable.
