@@ -32,22 +32,6 @@ SupervisorSettings supervisor_settings(const Config& c) {
     return {c.workers, c.worker_timeout, c.drain_timeout, c.zombie_mode, c.zombie_worker_lifetime};
 }
 
-spdlog::level::level_enum to_spdlog(Severity s) {
-    switch (s) {
-        case Severity::Debug:
-            return spdlog::level::debug;
-        case Severity::Info:
-            return spdlog::level::info;
-        case Severity::Warning:
-            return spdlog::level::warn;
-        case Severity::Error:
-            return spdlog::level::err;
-        case Severity::Critical:
-            return spdlog::level::critical;
-    }
-    return spdlog::level::info;
-}
-
 // A worker's report channel, owned by the loop; the supervisor knows the worker by its pid only.
 struct Channel {
     pid_t pid;
@@ -246,7 +230,7 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
                 publish_status(now, true);
                 break;
             case Action::Kind::Log:
-                spdlog::log(to_spdlog(a.severity), "{}", a.text);
+                spdlog::log(a.level, "{}", a.text);
                 break;
         }
     }

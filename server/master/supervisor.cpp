@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -23,28 +24,12 @@ constexpr unsigned kCrashLoopThreshold = 3;
 constexpr Duration kStopGrace = seconds(2);      // after --drain-timeout, before SIGKILL
 constexpr Duration kFastStopGrace = seconds(2);  // after SIGQUIT, before SIGKILL
 
-MasterEvent event_of_signal(int signo) {
-    switch (signo) {
-        case SIGCHLD:
-            return MasterEvent::SigChld;
-        case SIGTERM:
-            return MasterEvent::SigTerm;
-        case SIGINT:
-            return MasterEvent::SigInt;
-        case SIGQUIT:
-            return MasterEvent::SigQuit;
-        case SIGHUP:
-            return MasterEvent::SigHup;
-        case SIGTTIN:
-            return MasterEvent::SigTtin;
-        case SIGTTOU:
-            return MasterEvent::SigTtou;
-        case SIGUSR1:
-            return MasterEvent::SigUsr1;
-        default:
-            return MasterEvent::SigUsr2;  // the last of master_signals(); on_signal() filters the rest
-    }
-}
+// The signals the supervisor reads, and the column of the table each one is.
+constexpr std::pair<int, MasterEvent> kSignalEvents[] = {
+    {SIGCHLD, MasterEvent::SigChld}, {SIGTERM, MasterEvent::SigTerm}, {SIGINT, MasterEvent::SigInt},
+    {SIGQUIT, MasterEvent::SigQuit}, {SIGHUP, MasterEvent::SigHup},   {SIGTTIN, MasterEvent::SigTtin},
+    {SIGTTOU, MasterEvent::SigTtou}, {SIGUSR1, MasterEvent::SigUsr1}, {SIGUSR2, MasterEvent::SigUsr2},
+};
 
 }  // namespace
 
@@ -74,21 +59,10 @@ Actions Supervisor::dispatch(const Input& in) {
 }
 
 Actions Supervisor::on_signal(int signo, TimePoint now) {
-    switch (signo) {
-        case SIGCHLD:
-        case SIGTERM:
-        case SIGINT:
-        case SIGQUIT:
-        case SIGHUP:
-        case SIGTTIN:
-        case SIGTTOU:
-        case SIGUSR1:
-        case SIGUSR2:
-            return dispatch({event_of_signal(signo), now, signo});
-        default:
-            // Not in master_signals(), so the signalfd cannot deliver it; said rather than assumed.
-            return {Action::log(Severity::Debug, signal_name(signo) + ": not handled")};
-    }
+    for (auto [known, event] : kSignalEvents)
+        if (signo == known) return dispatch({event, now, signo});
+    // Not in master_signals(), so the signalfd cannot deliver it; said rather than assumed.
+    return {Action::log(spdlog::level::debug, signal_name(signo) + ": not handled")};
 }
 
 Actions Supervisor::on_report(pid_t pid, const WorkerReport& report, TimePoint now) {
@@ -109,7 +83,7 @@ Actions Supervisor::on_reaped(const std::vector<ChildExit>& exits, int cause, Ti
         out.insert(out.end(), more.begin(), more.end());
     }
     if (cause == SIGUSR2)
-        out.push_back(Action::log(Severity::Info,
+        out.push_back(Action::log(spdlog::level::info,
                                   fmt::format("SIGUSR2: reaped {} zombie(s)", before - zombies_.count())));
     return out;
 }
@@ -143,7 +117,7 @@ Actions Supervisor::on_spawned(unsigned slot, pid_t pid, TimePoint now) {
     w.generation = generation_;
     w.started_at = w.last_heartbeat = now;
     table_.add(w);
-    out.push_back(Action::log(Severity::Info, fmt::format("started worker {} (pid {})", slot, pid)));
+    out.push_back(Action::log(spdlog::level::info, fmt::format("started worker {} (pid {})", slot, pid)));
     reconcile(now, out);
     return out;
 }
@@ -158,7 +132,7 @@ Actions Supervisor::on_fork_failed(unsigned slot, int error, TimePoint now) {
 
 Actions Supervisor::on_reload_failed(const std::string& why, TimePoint now) {
     Actions out;
-    out.push_back(Action::log(Severity::Error,
+    out.push_back(Action::log(spdlog::level::err,
                               "SIGHUP: reload failed: " + why + "; keeping the current configuration"));
     out.push_back(Action::of(Action::Kind::NotifyReady));
     reconcile(now, out);
@@ -173,9 +147,10 @@ Actions Supervisor::on_reloaded(const SupervisorSettings& next, TimePoint now) {
     slots_.assign(std::max<std::size_t>(slots_.size(), target_), SlotState{});  // a reload is a fresh start
     ++generation_;
     state_ = MasterState::Reloading;
-    out.push_back(Action::log(
-        Severity::Info, fmt::format("SIGHUP: reloading: replacing {} worker(s) one by one (generation {})",
-                                    target_, generation_)));
+    out.push_back(
+        Action::log(spdlog::level::info,
+                    fmt::format("SIGHUP: reloading: replacing {} worker(s) one by one (generation {})",
+                                target_, generation_)));
     out.push_back(Action::of(Action::Kind::PublishStatus));
     reconcile(now, out);
     return out;
@@ -200,7 +175,7 @@ void Supervisor::reconcile(TimePoint now, Actions& out) {
     if (state_ == MasterState::Reloading) advance_reload(now, out);
     if (every_slot_fatal() && no_active_worker()) {
         out.push_back(
-            Action::log(Severity::Critical, "every worker failed with a fatal start-up error; exiting"));
+            Action::log(spdlog::level::critical, "every worker failed with a fatal start-up error; exiting"));
         failure_exit_ = kExitFailure;
         begin_stop(false, 0, now, out);
         reconcile(now, out);
@@ -208,8 +183,9 @@ void Supervisor::reconcile(TimePoint now, Actions& out) {
     }
     if (state_ == MasterState::Starting && all_serving()) {
         state_ = MasterState::Running;
-        out.push_back(Action::log(Severity::Info, fmt::format("ready: {} worker{} accepting on {}", target_,
-                                                              target_ == 1 ? "" : "s", listening_on_)));
+        out.push_back(
+            Action::log(spdlog::level::info, fmt::format("ready: {} worker{} accepting on {}", target_,
+                                                         target_ == 1 ? "" : "s", listening_on_)));
         out.push_back(Action::of(Action::Kind::PublishStatus));
         out.push_back(Action::of(Action::Kind::NotifyReady));
     }
@@ -250,8 +226,9 @@ void Supervisor::advance_reload(TimePoint now, Actions& out) {
             if (outdated(w)) retire(w, "replaced by reload", out);
     }
     state_ = MasterState::Running;
-    out.push_back(Action::log(
-        Severity::Info, fmt::format("reload complete: {} worker(s) of generation {}", target_, generation_)));
+    out.push_back(
+        Action::log(spdlog::level::info,
+                    fmt::format("reload complete: {} worker(s) of generation {}", target_, generation_)));
     out.push_back(Action::of(Action::Kind::PublishStatus));
     out.push_back(Action::of(Action::Kind::NotifyReady));
 }
@@ -279,7 +256,7 @@ bool Supervisor::all_serving() const {
 void Supervisor::begin_stop(bool graceful, int signo, TimePoint now, Actions& out) {
     Duration grace = graceful ? settings_.drain_timeout + kStopGrace : kFastStopGrace;
     if (signo != 0)
-        out.push_back(Action::log(Severity::Info,
+        out.push_back(Action::log(spdlog::level::info,
                                   fmt::format("{}: {} stop of {} worker(s){}", signal_name(signo),
                                               graceful ? "graceful" : "fast", table_.size(),
                                               graceful ? fmt::format(", draining for at most {:.1f}s",
@@ -292,7 +269,7 @@ void Supervisor::begin_stop(bool graceful, int signo, TimePoint now, Actions& ou
         out.push_back(Action::signal(w.pid, graceful ? SIGTERM : SIGQUIT));
     }
     if (zombies_.count() > 0) {
-        out.push_back(Action::log(Severity::Info,
+        out.push_back(Action::log(spdlog::level::info,
                                   fmt::format("reaping {} zombie(s) before exiting", zombies_.count())));
         out.push_back(Action::of(Action::Kind::Reap));
     }
@@ -304,7 +281,7 @@ void Supervisor::begin_stop(bool graceful, int signo, TimePoint now, Actions& ou
 
 void Supervisor::retire(WorkerProcess& w, const char* why, Actions& out) {
     out.push_back(
-        Action::log(Severity::Info, fmt::format("retiring worker {} (pid {}): {}", w.slot, w.pid, why)));
+        Action::log(spdlog::level::info, fmt::format("retiring worker {} (pid {}): {}", w.slot, w.pid, why)));
     w.phase = WorkerPhase::Retiring;
     out.push_back(Action::signal(w.pid, SIGTERM));
 }
@@ -316,7 +293,7 @@ void Supervisor::schedule_respawn(const WorkerProcess& w, int status, TimePoint 
     if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == kWorkerExitFatal) {
         s.fatal = true;
         out.push_back(Action::log(
-            Severity::Error,
+            spdlog::level::err,
             fmt::format(
                 "worker {} failed at start-up in a way a restart cannot fix (status {}); not restarting it",
                 w.slot, kWorkerExitFatal)));
@@ -329,10 +306,11 @@ void Supervisor::schedule_respawn(const WorkerProcess& w, int status, TimePoint 
     s.respawn_after = now + delay;
     if (!s.down_since) s.down_since = now;
     if (s.quick_exits >= kCrashLoopThreshold)
-        out.push_back(Action::log(
-            Severity::Error, fmt::format("worker {} is crash-looping: {} exits in a row within {:.1f}s of "
-                                         "starting; next start in {:.1f}s",
-                                         w.slot, s.quick_exits, to_seconds(kStableRun), to_seconds(delay))));
+        out.push_back(
+            Action::log(spdlog::level::err,
+                        fmt::format("worker {} is crash-looping: {} exits in a row within {:.1f}s of "
+                                    "starting; next start in {:.1f}s",
+                                    w.slot, s.quick_exits, to_seconds(kStableRun), to_seconds(delay))));
 }
 
 void Supervisor::count_totals_of_exited(const WorkerProcess& w) {
@@ -346,13 +324,13 @@ void Supervisor::log_accepting(const WorkerProcess& w, TimePoint now, Actions& o
     auto& down_since = slots_[w.slot].down_since;
     if (!down_since) {
         out.push_back(
-            Action::log(Severity::Debug, fmt::format("worker {} (pid {}) is accepting", w.slot, w.pid)));
+            Action::log(spdlog::level::debug, fmt::format("worker {} (pid {}) is accepting", w.slot, w.pid)));
         return;
     }
     // How long a crash took capacity away, back-off included: the figure an operator wants after a kill
     // (RUNBOOK.md "Reliability").
     out.push_back(
-        Action::log(Severity::Info,
+        Action::log(spdlog::level::info,
                     fmt::format("worker {} (pid {}) is accepting: the slot was empty for {:.1f} ms after its "
                                 "last worker died",
                                 w.slot, w.pid, to_seconds(now - *down_since) * 1000.0)));

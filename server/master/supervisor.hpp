@@ -79,7 +79,10 @@ class Supervisor {
         Handler handler;
         const char* text;  // as docs/ARCHITECTURE.md shows it
     };
-    static const std::array<std::array<Cell, kMasterEvents>, kMasterStates> kTable;
+    using Row = std::array<Cell, kMasterEvents>;
+    using Table = std::array<Row, kMasterStates>;
+    static Table make_table();
+    static const Table kTable;
 
     Actions dispatch(const Input& in);
 

@@ -12,99 +12,65 @@
 
 namespace echo {
 
-// Rows: Starting, Running, Reloading, Draining, Stopping. Columns: MasterEvent's order. Every cell is
-// defined; an ignored event is ignored on purpose and logged where it arrives. docs/ARCHITECTURE.md shows
-// this table as table_markdown() prints it, and a unit test keeps the two the same.
+// Rows: Starting, Running, Reloading, Draining, Stopping; columns: MasterEvent's order. Every cell is
+// defined; an ignored event is ignored on purpose and logged where it arrives. The three serving states react
+// alike but for a few cells, and so do the two stopping states. docs/ARCHITECTURE.md shows this table as
+// table_markdown() prints it, and a unit test keeps the two the same.
 using S = Supervisor;
-// clang-format off
-const std::array<std::array<S::Cell, kMasterEvents>, kMasterStates> S::kTable = {{
-    // Starting
-    {{{&S::reap, "reap (unless the zombie demonstration holds exits)"},
-      {&S::stop_gracefully, "graceful stop → draining"},
-      {&S::stop_gracefully, "graceful stop → draining"},
-      {&S::stop_fast, "fast stop → stopping"},
-      {&S::reload, "re-read the configuration → reloading"},
-      {&S::scale, "target + 1"},
-      {&S::scale, "target − 1 (never below 1)"},
-      {&S::log_status, "log the status and the worker table"},
-      {&S::reap_zombies, "reap now; log how many zombies went"},
-      {&S::record_report, "record; the worker serves (READY=1 once all do)"},
-      {&S::record_report, "record figures and time"},
-      {&S::account_exit, "account; replace an unexpected death after its back-off"},
-      {&S::kill_hung, "SIGKILL it; replaced as a death"},
-      {&S::note_gone, "zombie demonstration: keep it unreaped and replace it; else wait for SIGCHLD"},
-      {&S::back_off_slot, "back off the slot, log"},
-      {&S::ignore, "ignore, logged (no stop deadline is set)"}}},
-    // Running
-    {{{&S::reap, "reap (unless the zombie demonstration holds exits)"},
-      {&S::stop_gracefully, "graceful stop → draining"},
-      {&S::stop_gracefully, "graceful stop → draining"},
-      {&S::stop_fast, "fast stop → stopping"},
-      {&S::reload, "re-read the configuration → reloading"},
-      {&S::scale, "target + 1"},
-      {&S::scale, "target − 1 (never below 1)"},
-      {&S::log_status, "log the status and the worker table"},
-      {&S::reap_zombies, "reap now; log how many zombies went"},
-      {&S::record_report, "record; the worker serves"},
-      {&S::record_report, "record figures and time"},
-      {&S::account_exit, "account; replace an unexpected death after its back-off"},
-      {&S::kill_hung, "SIGKILL it; replaced as a death"},
-      {&S::note_gone, "zombie demonstration: keep it unreaped and replace it; else wait for SIGCHLD"},
-      {&S::back_off_slot, "back off the slot, log"},
-      {&S::ignore, "ignore, logged (no stop deadline is set)"}}},
-    // Reloading
-    {{{&S::reap, "reap (unless the zombie demonstration holds exits)"},
-      {&S::stop_gracefully, "graceful stop → draining"},
-      {&S::stop_gracefully, "graceful stop → draining"},
-      {&S::stop_fast, "fast stop → stopping"},
-      {&S::reload, "re-read again: a newer generation → reloading"},
-      {&S::scale, "target + 1"},
-      {&S::scale, "target − 1 (never below 1)"},
-      {&S::log_status, "log the status and the worker table"},
-      {&S::reap_zombies, "reap now; log how many zombies went"},
-      {&S::record_report, "record; the worker serves, its slot's old workers retire (READY=1 when all have)"},
-      {&S::record_report, "record figures and time"},
-      {&S::account_exit, "account; replace an unexpected death after its back-off"},
-      {&S::kill_hung, "SIGKILL it; replaced as a death"},
-      {&S::note_gone, "zombie demonstration: keep it unreaped and replace it; else wait for SIGCHLD"},
-      {&S::back_off_slot, "back off the slot, log"},
-      {&S::ignore, "ignore, logged (no stop deadline is set)"}}},
-    // Draining
-    {{{&S::reap, "reap"},
-      {&S::ignore, "ignore, logged (already draining)"},
-      {&S::stop_fast, "fast stop → stopping (a second ^C)"},
-      {&S::stop_fast, "fast stop → stopping"},
-      {&S::ignore, "ignore, logged"},
-      {&S::ignore, "ignore, logged"},
-      {&S::ignore, "ignore, logged"},
-      {&S::log_status, "log the status and the worker table"},
-      {&S::reap_zombies, "reap now; log how many zombies went"},
-      {&S::record_report, "record figures (it is retiring)"},
-      {&S::record_report, "record figures and time"},
-      {&S::account_exit, "account; exit once none is left"},
-      {&S::kill_hung, "SIGKILL it"},
-      {&S::note_gone, "wait for SIGCHLD (a stop always reaps)"},
-      {&S::ignore, "ignore, logged (no spawn while stopping)"},
-      {&S::kill_stragglers, "SIGKILL every worker left (exit status 3)"}}},
-    // Stopping
-    {{{&S::reap, "reap"},
-      {&S::ignore, "ignore, logged (already stopping)"},
-      {&S::ignore, "ignore, logged (already stopping)"},
-      {&S::ignore, "ignore, logged (already stopping)"},
-      {&S::ignore, "ignore, logged"},
-      {&S::ignore, "ignore, logged"},
-      {&S::ignore, "ignore, logged"},
-      {&S::log_status, "log the status and the worker table"},
-      {&S::reap_zombies, "reap now; log how many zombies went"},
-      {&S::record_report, "record figures (it is retiring)"},
-      {&S::record_report, "record figures and time"},
-      {&S::account_exit, "account; exit once none is left"},
-      {&S::kill_hung, "SIGKILL it"},
-      {&S::note_gone, "wait for SIGCHLD (a stop always reaps)"},
-      {&S::ignore, "ignore, logged (no spawn while stopping)"},
-      {&S::kill_stragglers, "SIGKILL every worker left (exit status 3)"}}},
-}};
-// clang-format on
+
+Supervisor::Table Supervisor::make_table() {
+    using E = MasterEvent;
+    const Row serving = {{
+        {&S::reap, "reap (unless the zombie demonstration holds exits)"},
+        {&S::stop_gracefully, "graceful stop → draining"},
+        {&S::stop_gracefully, "graceful stop → draining"},
+        {&S::stop_fast, "fast stop → stopping"},
+        {&S::reload, "re-read the configuration → reloading"},
+        {&S::scale, "target + 1"},
+        {&S::scale, "target − 1 (never below 1)"},
+        {&S::log_status, "log the status and the worker table"},
+        {&S::reap_zombies, "reap now; log how many zombies went"},
+        {&S::record_report, "record; the worker serves"},
+        {&S::record_report, "record figures and time"},
+        {&S::account_exit, "account; replace an unexpected death after its back-off"},
+        {&S::kill_hung, "SIGKILL it; replaced as a death"},
+        {&S::note_gone, "zombie demonstration: keep it unreaped and replace it; else wait for SIGCHLD"},
+        {&S::back_off_slot, "back off the slot, log"},
+        {&S::ignore, "ignore, logged (no stop deadline is set)"},
+    }};
+    const Row stopping = {{
+        {&S::reap, "reap"},
+        {&S::ignore, "ignore, logged (already stopping)"},
+        {&S::ignore, "ignore, logged (already stopping)"},
+        {&S::ignore, "ignore, logged (already stopping)"},
+        {&S::ignore, "ignore, logged"},
+        {&S::ignore, "ignore, logged"},
+        {&S::ignore, "ignore, logged"},
+        {&S::log_status, "log the status and the worker table"},
+        {&S::reap_zombies, "reap now; log how many zombies went"},
+        {&S::record_report, "record figures (it is retiring)"},
+        {&S::record_report, "record figures and time"},
+        {&S::account_exit, "account; exit once none is left"},
+        {&S::kill_hung, "SIGKILL it"},
+        {&S::note_gone, "wait for SIGCHLD (a stop always reaps)"},
+        {&S::ignore, "ignore, logged (no spawn while stopping)"},
+        {&S::kill_stragglers, "SIGKILL every worker left (exit status 3)"},
+    }};
+    Table t{serving, serving, serving, stopping, stopping};
+    auto cell = [&](MasterState state, E event) -> Cell& {
+        return t[static_cast<std::size_t>(state)][static_cast<std::size_t>(event)];
+    };
+    cell(MasterState::Starting, E::WorkerReady).text = "record; the worker serves (READY=1 once all do)";
+    cell(MasterState::Reloading, E::SigHup).text = "re-read again: a newer generation → reloading";
+    cell(MasterState::Reloading, E::WorkerReady).text =
+        "record; the worker serves, its slot's old workers retire (READY=1 when all have)";
+    cell(MasterState::Draining, E::SigTerm).text = "ignore, logged (already draining)";
+    cell(MasterState::Draining, E::SigInt) = {&S::stop_fast, "fast stop → stopping (a second ^C)"};
+    cell(MasterState::Draining, E::SigQuit) = {&S::stop_fast, "fast stop → stopping"};
+    return t;
+}
+
+const Supervisor::Table Supervisor::kTable = Supervisor::make_table();
 
 std::string_view state_name(MasterState state) {
     static constexpr std::string_view kNames[] = {"starting", "running", "reloading", "draining", "stopping"};
@@ -148,14 +114,14 @@ void Supervisor::ignore(const Input& in, Actions& out) {
     std::string what = is_signal ? signal_name(in.signo) : std::string(event_name(in.event));
     bool stop_signal = in.event == MasterEvent::SigTerm || in.event == MasterEvent::SigInt ||
                        in.event == MasterEvent::SigQuit;
-    out.push_back(Action::log(is_signal ? Severity::Info : Severity::Debug,
+    out.push_back(Action::log(is_signal ? spdlog::level::info : spdlog::level::debug,
                               stop_signal ? fmt::format("{}: already {}", what, state_name(state_))
                                           : fmt::format("{}: ignored while {}", what, state_name(state_))));
 }
 
 void Supervisor::reap(const Input&, Actions& out) {
     if (zombies_.holds_exits(stopping())) {
-        out.push_back(Action::log(Severity::Debug, "SIGCHLD: not reaping (zombie mode)"));
+        out.push_back(Action::log(spdlog::level::debug, "SIGCHLD: not reaping (zombie mode)"));
         return;
     }
     out.push_back(Action::of(Action::Kind::Reap));
@@ -184,11 +150,11 @@ void Supervisor::scale(const Input& in, Actions& out) {
     int delta = in.event == MasterEvent::SigTtin ? +1 : -1;
     auto next = static_cast<unsigned>(std::clamp(static_cast<int>(target_) + delta, 1, 1024));
     if (next == target_) {
-        out.push_back(Action::log(Severity::Info, fmt::format("{}: already at {} worker(s), ignoring",
-                                                              signal_name(in.signo), target_)));
+        out.push_back(Action::log(spdlog::level::info, fmt::format("{}: already at {} worker(s), ignoring",
+                                                                   signal_name(in.signo), target_)));
         return;
     }
-    out.push_back(Action::log(Severity::Info,
+    out.push_back(Action::log(spdlog::level::info,
                               fmt::format("{}: {} workers -> {}", signal_name(in.signo), target_, next)));
     target_ = next;
     if (slots_.size() < target_) slots_.resize(target_);
@@ -207,27 +173,28 @@ void Supervisor::record_report(const Input& in, Actions& out) {
 
 void Supervisor::account_exit(const Input& in, Actions& out) {
     if (zombies_.forget(in.pid)) {
-        out.push_back(Action::log(Severity::Info,
+        out.push_back(Action::log(spdlog::level::info,
                                   fmt::format("reaped zombie pid {}: {}", in.pid, describe_exit(in.status))));
         return;
     }
     auto w = table_.take(in.pid);
     if (!w) {
-        out.push_back(Action::log(Severity::Info, fmt::format("reaped child pid {} that was not a worker: {}",
-                                                              in.pid, describe_exit(in.status))));
+        out.push_back(Action::log(
+            spdlog::level::info,
+            fmt::format("reaped child pid {} that was not a worker: {}", in.pid, describe_exit(in.status))));
         return;
     }
     count_totals_of_exited(*w);
     bool expected = w->phase == WorkerPhase::Retiring || stopping();
     out.push_back(
-        Action::log(expected ? Severity::Info : Severity::Warning,
+        Action::log(expected ? spdlog::level::info : spdlog::level::warn,
                     fmt::format("worker {} (pid {}) {}{}", w->slot, w->pid, describe_exit(in.status),
                                 w->killed_as_hung ? " (killed as hung)"
                                 : expected        ? ""
                                                   : " unexpectedly")));
     if (WIFSIGNALED(in.status) && WTERMSIG(in.status) == SIGSYS)
         out.push_back(Action::log(
-            Severity::Error,
+            spdlog::level::err,
             fmt::format(
                 "worker {} made a system call outside seccomp/policy.txt: the kernel's audit line names it "
                 "(journalctl -k: type=1326 ... syscall=N); RUNBOOK.md \"Seccomp\"",
@@ -239,7 +206,7 @@ void Supervisor::kill_hung(const Input& in, Actions& out) {
     WorkerProcess* w = table_.find(in.pid);
     if (w == nullptr || w->killed_as_hung) return;
     out.push_back(Action::log(
-        Severity::Error,
+        spdlog::level::err,
         fmt::format("worker {} (pid {}) sent no heartbeat for {:.1f}s (--worker-timeout {:.1f}s): killing it",
                     w->slot, w->pid, to_seconds(in.now - w->last_heartbeat),
                     to_seconds(settings_.worker_timeout))));
@@ -253,7 +220,7 @@ void Supervisor::note_gone(const Input& in, Actions& out) {
     auto gone = table_.take(in.pid);
     if (!gone) return;
     out.push_back(
-        Action::log(Severity::Warning,
+        Action::log(spdlog::level::warn,
                     fmt::format("worker {} (pid {}) is gone and NOT reaped (zombie mode): it stays <defunct>",
                                 gone->slot, gone->pid)));
     zombies_.keep(gone->pid);
@@ -267,7 +234,7 @@ void Supervisor::back_off_slot(const Input& in, Actions& out) {
     Duration delay = std::max(backoff_delay(s.quick_exits), kBackoffBase);
     s.respawn_after = in.now + delay;
     out.push_back(
-        Action::log(Severity::Error,
+        Action::log(spdlog::level::err,
                     fmt::format("fork() failed while spawning worker {}: {}; retrying in {:.1f}s{}", in.slot,
                                 errno_text(in.error), to_seconds(delay), zombies_.fork_failure_note())));
 }
@@ -276,7 +243,7 @@ void Supervisor::kill_stragglers(const Input&, Actions& out) {
     kill_deadline_.reset();
     for (auto& w : table_.all()) {
         out.push_back(Action::log(
-            Severity::Error,
+            spdlog::level::err,
             fmt::format("worker {} (pid {}) outlived the stop deadline: sending SIGKILL", w.slot, w.pid)));
         out.push_back(Action::signal(w.pid, SIGKILL));
         stragglers_killed_ = true;

@@ -54,10 +54,10 @@ std::string Supervisor::status_line() const {
 }
 
 void Supervisor::log_status(const Input& in, Actions& out) {
-    out.push_back(Action::log(Severity::Info, "status: " + status_line()));
+    out.push_back(Action::log(spdlog::level::info, "status: " + status_line()));
     for (const auto& w : table_.all())
         out.push_back(Action::log(
-            Severity::Info,
+            spdlog::level::info,
             fmt::format("  worker {} pid {} gen {} {}: up {:.0f}s, {} open, {} served, {} echoed, heartbeat "
                         "{:.1f}s ago",
                         w.slot, w.pid, w.generation, phase_name(w.phase), to_seconds(in.now - w.started_at),
@@ -65,7 +65,7 @@ void Supervisor::log_status(const Input& in, Actions& out) {
                         human_bytes(w.last_report.bytes_echoed), to_seconds(in.now - w.last_heartbeat))));
     for (pid_t z : zombies_.pids())
         out.push_back(
-            Action::log(Severity::Info, fmt::format("  zombie pid {} (not reaped: zombie mode)", z)));
+            Action::log(spdlog::level::info, fmt::format("  zombie pid {} (not reaped: zombie mode)", z)));
 }
 
 int Supervisor::exit_code() const {

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <spdlog/common.h>
+
 #include "base/clock.hpp"
 
 namespace echo {
@@ -55,8 +57,6 @@ struct SupervisorSettings {
     Duration zombie_worker_lifetime{};
 };
 
-enum class Severity { Debug, Info, Warning, Error, Critical };
-
 // One thing for the loop to do. A flat struct rather than a variant: tests compare them field by field.
 struct Action {
     enum class Kind {
@@ -69,42 +69,22 @@ struct Action {
         NotifyReloading,  // RELOADING=1
         NotifyStopping,   // STOPPING=1, extending systemd's stop timeout by `delay`
         PublishStatus,    // STATUS= now, not at the next status interval
-        Log,              // `text` at `severity`
+        Log,              // `text` at `level`
     };
     Kind kind = Kind::Log;
     unsigned slot = 0;
     pid_t pid = 0;
     int signo = 0;
     Duration delay{};
-    Severity severity = Severity::Info;
-    std::string text;
+    spdlog::level::level_enum level = spdlog::level::info;
+    std::string text = {};
 
-    static Action of(Kind kind) {
-        Action a;
-        a.kind = kind;
-        return a;
-    }
-    static Action spawn(unsigned slot) {
-        Action a = of(Kind::Spawn);
-        a.slot = slot;
-        return a;
-    }
-    static Action signal(pid_t pid, int signo) {
-        Action a = of(Kind::Signal);
-        a.pid = pid;
-        a.signo = signo;
-        return a;
-    }
-    static Action stopping(Duration may_take) {
-        Action a = of(Kind::NotifyStopping);
-        a.delay = may_take;
-        return a;
-    }
-    static Action log(Severity severity, std::string text) {
-        Action a = of(Kind::Log);
-        a.severity = severity;
-        a.text = std::move(text);
-        return a;
+    static Action of(Kind what) { return {.kind = what}; }
+    static Action spawn(unsigned into) { return {.kind = Kind::Spawn, .slot = into}; }
+    static Action signal(pid_t to, int sig) { return {.kind = Kind::Signal, .pid = to, .signo = sig}; }
+    static Action stopping(Duration may_take) { return {.kind = Kind::NotifyStopping, .delay = may_take}; }
+    static Action log(spdlog::level::level_enum at, std::string line) {
+        return {.kind = Kind::Log, .level = at, .text = std::move(line)};
     }
 };
 using Actions = std::vector<Action>;

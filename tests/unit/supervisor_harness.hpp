@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
+
+#include <doctest/doctest.h>
 
 #include "master/supervisor.hpp"
 
@@ -96,6 +99,18 @@ inline Harness in_state(MasterState state, SupervisorSettings settings = default
     return h;
 }
 
+// The harness in `state` after `signo`, and the actions that signal led to.
+inline std::pair<Harness, Actions> signalled(MasterState state, int signo,
+                                             SupervisorSettings settings = default_settings()) {
+    auto h = in_state(state, settings);
+    auto a = h.signal(signo);
+    return {std::move(h), std::move(a)};
+}
+
+inline bool stopping(MasterState s) {
+    return s == MasterState::Draining || s == MasterState::Stopping;
+}
+
 inline std::size_t count(const Actions& actions, Action::Kind kind) {
     return static_cast<std::size_t>(
         std::count_if(actions.begin(), actions.end(), [&](const Action& a) { return a.kind == kind; }));
@@ -115,4 +130,30 @@ inline bool ignored_and_logged_once(const Actions& actions, const std::string& t
     return actions.size() == 1 && logged(actions, text) == 1;
 }
 
+// For a cell that ignores its event: when `ignored_here`, checks that `actions` only said `text` once, and
+// returns true so the test can stop there.
+inline bool ignored_in_this_state(bool ignored_here, const Actions& actions, const std::string& text) {
+    if (!ignored_here) return false;
+    CHECK(ignored_and_logged_once(actions, text));
+    return true;
+}
+
 }  // namespace echo::testing
+
+// One test case per cell: instantiates `check(state)` of the enclosing namespace for each of the five states.
+#define SUPERVISOR_CELLS(event)                        \
+    TEST_CASE("supervisor cell: starting × " event) {  \
+        check(echo::MasterState::Starting);            \
+    }                                                  \
+    TEST_CASE("supervisor cell: running × " event) {   \
+        check(echo::MasterState::Running);             \
+    }                                                  \
+    TEST_CASE("supervisor cell: reloading × " event) { \
+        check(echo::MasterState::Reloading);           \
+    }                                                  \
+    TEST_CASE("supervisor cell: draining × " event) {  \
+        check(echo::MasterState::Draining);            \
+    }                                                  \
+    TEST_CASE("supervisor cell: stopping × " event) {  \
+        check(echo::MasterState::Stopping);            \
+    }

@@ -7,34 +7,10 @@ using namespace echo;
 using namespace echo::testing;
 using St = MasterState;
 
-namespace {
-
-// The three states in which the master serves react alike to most signals; one test case per cell still.
-#define EACH_SERVING_STATE(name)                      \
-    TEST_CASE("supervisor cell: starting × " name) {  \
-        check(St::Starting);                          \
-    }                                                 \
-    TEST_CASE("supervisor cell: running × " name) {   \
-        check(St::Running);                           \
-    }                                                 \
-    TEST_CASE("supervisor cell: reloading × " name) { \
-        check(St::Reloading);                         \
-    }
-#define EACH_STOP_STATE(name)                        \
-    TEST_CASE("supervisor cell: draining × " name) { \
-        check(St::Draining);                         \
-    }                                                \
-    TEST_CASE("supervisor cell: stopping × " name) { \
-        check(St::Stopping);                         \
-    }
-
-}  // namespace
-
 // ---- SIGCHLD ----
 namespace sigchld {
 void check(St state) {
-    auto h = in_state(state);
-    auto a = h.signal(SIGCHLD);
+    auto [h, a] = signalled(state, SIGCHLD);
     CHECK(count(a, Action::Kind::Reap) == 1);
     CHECK(h.sup.state() == state);
     // The zombie demonstration holds exits only while serving; a stop always reaps.
@@ -42,12 +18,11 @@ void check(St state) {
     zombie.zombie_mode = true;
     auto z = in_state(state, zombie);
     auto za = z.signal(SIGCHLD);
-    bool serving = state != St::Draining && state != St::Stopping;
+    bool serving = !stopping(state);
     CHECK(count(za, Action::Kind::Reap) == (serving ? 0u : 1u));
     if (serving) CHECK(logged(za, "SIGCHLD: not reaping (zombie mode)") == 1);
 }
-EACH_SERVING_STATE("SIGCHLD")
-EACH_STOP_STATE("SIGCHLD")
+SUPERVISOR_CELLS("SIGCHLD")
 }  // namespace sigchld
 
 // ---- SIGTERM ----
@@ -56,7 +31,7 @@ void check(St state) {
     auto h = in_state(state);
     auto before = h.pids();
     auto a = h.signal(SIGTERM);
-    if (state == St::Draining || state == St::Stopping) {
+    if (stopping(state)) {
         CHECK(ignored_and_logged_once(a, std::string("SIGTERM: already ") + std::string(state_name(state))));
         CHECK(h.sup.state() == state);
         return;
@@ -68,19 +43,14 @@ void check(St state) {
     CHECK(count(a, Action::Kind::Spawn) == 0);
     CHECK(logged(a, "SIGTERM: graceful stop of") == 1);
 }
-EACH_SERVING_STATE("SIGTERM")
-EACH_STOP_STATE("SIGTERM")
+SUPERVISOR_CELLS("SIGTERM")
 }  // namespace sigterm
 
 // ---- SIGINT ----
 namespace sigint {
 void check(St state) {
-    auto h = in_state(state);
-    auto a = h.signal(SIGINT);
-    if (state == St::Stopping) {
-        CHECK(ignored_and_logged_once(a, "SIGINT: already stopping"));
-        return;
-    }
+    auto [h, a] = signalled(state, SIGINT);
+    if (ignored_in_this_state(state == St::Stopping, a, "SIGINT: already stopping")) return;
     if (state == St::Draining) {  // a second ^C: the operator does not want to wait
         CHECK(h.sup.state() == St::Stopping);
         CHECK(signals_sent(a, SIGQUIT) == 2);
@@ -90,38 +60,30 @@ void check(St state) {
     CHECK(h.sup.state() == St::Draining);
     CHECK(signals_sent(a, SIGTERM) == h.pids().size());
 }
-EACH_SERVING_STATE("SIGINT")
-EACH_STOP_STATE("SIGINT")
+SUPERVISOR_CELLS("SIGINT")
 }  // namespace sigint
 
 // ---- SIGQUIT ----
 namespace sigquit {
 void check(St state) {
-    auto h = in_state(state);
-    auto a = h.signal(SIGQUIT);
-    if (state == St::Stopping) {
-        CHECK(ignored_and_logged_once(a, "SIGQUIT: already stopping"));  // silently dropped before
-        return;
-    }
+    auto [h, a] = signalled(state, SIGQUIT);
+    if (ignored_in_this_state(state == St::Stopping, a, "SIGQUIT: already stopping"))
+        return;  // silently dropped before
     CHECK(h.sup.state() == St::Stopping);
     CHECK(signals_sent(a, SIGQUIT) == h.pids().size());
     CHECK(count(a, Action::Kind::CloseListeners) == 1);
     CHECK(logged(a, "SIGQUIT: fast stop") == 1);
 }
-EACH_SERVING_STATE("SIGQUIT")
-EACH_STOP_STATE("SIGQUIT")
+SUPERVISOR_CELLS("SIGQUIT")
 }  // namespace sigquit
 
 // ---- SIGHUP ----
 namespace sighup {
 void check(St state) {
-    auto h = in_state(state);
-    auto a = h.signal(SIGHUP);
-    if (state == St::Draining || state == St::Stopping) {
-        CHECK(ignored_and_logged_once(
-            a, std::string("SIGHUP: ignored while ") + std::string(state_name(state))));
+    auto [h, a] = signalled(state, SIGHUP);
+    if (ignored_in_this_state(stopping(state), a,
+                              std::string("SIGHUP: ignored while ") + std::string(state_name(state))))
         return;
-    }
     CHECK(count(a, Action::Kind::NotifyReloading) == 1);
     CHECK(count(a, Action::Kind::ReloadConfig) == 1);
     CHECK(h.sup.state() == St::Reloading);
@@ -129,8 +91,7 @@ void check(St state) {
     CHECK(count(a, Action::Kind::Spawn) == 1);
     CHECK(signals_sent(a, SIGTERM) == 0);
 }
-EACH_SERVING_STATE("SIGHUP")
-EACH_STOP_STATE("SIGHUP")
+SUPERVISOR_CELLS("SIGHUP")
 }  // namespace sighup
 
 TEST_CASE("supervisor: a reload that fails keeps the configuration and announces READY=1 again") {
@@ -154,56 +115,53 @@ TEST_CASE("supervisor: a reload completes slot by slot, then READY=1") {
 }
 
 // ---- SIGTTIN / SIGTTOU ----
-namespace sigttin {
-void check(St state) {
+namespace scaling {
+// One worker more or fewer: ignored, and said, while stopping (they were dropped silently before).
+void check_scale(St state, int signo) {
     auto h = in_state(state);
-    auto a = h.signal(SIGTTIN);
-    if (state == St::Draining || state == St::Stopping) {
-        CHECK(ignored_and_logged_once(a, "SIGTTIN: ignored while"));  // silently dropped before
+    auto a = h.signal(signo);
+    std::string name = signo == SIGTTIN ? "SIGTTIN" : "SIGTTOU";
+    if (stopping(state)) {
+        CHECK(ignored_and_logged_once(a, name + ": ignored while"));
         CHECK(h.sup.target() == 2);
         return;
     }
-    CHECK(h.sup.target() == 3);
-    CHECK(logged(a, "SIGTTIN: 2 workers -> 3") == 1);
-    CHECK(count(a, Action::Kind::Spawn) == 1);
-    CHECK(a.back().kind != Action::Kind::Signal);
-}
-EACH_SERVING_STATE("SIGTTIN")
-EACH_STOP_STATE("SIGTTIN")
-}  // namespace sigttin
-
-namespace sigttou {
-void check(St state) {
-    auto h = in_state(state);
-    auto a = h.signal(SIGTTOU);
-    if (state == St::Draining || state == St::Stopping) {
-        CHECK(ignored_and_logged_once(a, "SIGTTOU: ignored while"));  // silently dropped before
-        CHECK(h.sup.target() == 2);
+    if (signo == SIGTTIN) {
+        CHECK(h.sup.target() == 3);
+        CHECK(logged(a, "SIGTTIN: 2 workers -> 3") == 1);
+        CHECK(count(a, Action::Kind::Spawn) == 1);
         return;
     }
     CHECK(h.sup.target() == 1);
     CHECK(logged(a, "retiring worker 1 (pid 101): scaling down") == 1);
     CHECK(signals_sent(a, SIGTERM) == 1);
-    auto again = h.signal(SIGTTOU);
-    CHECK(logged(again, "SIGTTOU: already at 1 worker(s), ignoring") == 1);
+    CHECK(logged(h.signal(SIGTTOU), "SIGTTOU: already at 1 worker(s), ignoring") == 1);
     CHECK(h.sup.target() == 1);
 }
-EACH_SERVING_STATE("SIGTTOU")
-EACH_STOP_STATE("SIGTTOU")
+}  // namespace scaling
+namespace sigttin {
+void check(St state) {
+    scaling::check_scale(state, SIGTTIN);
+}
+SUPERVISOR_CELLS("SIGTTIN")
+}  // namespace sigttin
+namespace sigttou {
+void check(St state) {
+    scaling::check_scale(state, SIGTTOU);
+}
+SUPERVISOR_CELLS("SIGTTOU")
 }  // namespace sigttou
 
 // ---- SIGUSR1 / SIGUSR2 ----
 namespace sigusr1 {
 void check(St state) {
-    auto h = in_state(state);
-    auto a = h.signal(SIGUSR1);
+    auto [h, a] = signalled(state, SIGUSR1);
     CHECK(logged(a, std::string("status: ") + std::string(state_name(state))) == 1);
     CHECK(logged(a, "  worker 0 pid 100") == 1);
     CHECK(count(a, Action::Kind::Log) == a.size());  // it only tells
     CHECK(h.sup.state() == state);
 }
-EACH_SERVING_STATE("SIGUSR1")
-EACH_STOP_STATE("SIGUSR1")
+SUPERVISOR_CELLS("SIGUSR1")
 }  // namespace sigusr1
 
 namespace sigusr2 {
@@ -218,8 +176,7 @@ void check(St state) {
     auto told = h.run(h.sup.on_reaped({}, SIGUSR2, h.now));
     CHECK(logged(told, "SIGUSR2: reaped 0 zombie(s)") == 1);
 }
-EACH_SERVING_STATE("SIGUSR2")
-EACH_STOP_STATE("SIGUSR2")
+SUPERVISOR_CELLS("SIGUSR2")
 }  // namespace sigusr2
 
 TEST_CASE("supervisor: a signal outside the master's set is said, not acted on") {

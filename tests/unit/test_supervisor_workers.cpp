@@ -12,31 +12,6 @@ using namespace echo;
 using namespace echo::testing;
 using St = MasterState;
 
-namespace {
-
-bool stopping(St s) {
-    return s == St::Draining || s == St::Stopping;
-}
-
-#define EACH_STATE(name)                              \
-    TEST_CASE("supervisor cell: starting × " name) {  \
-        check(St::Starting);                          \
-    }                                                 \
-    TEST_CASE("supervisor cell: running × " name) {   \
-        check(St::Running);                           \
-    }                                                 \
-    TEST_CASE("supervisor cell: reloading × " name) { \
-        check(St::Reloading);                         \
-    }                                                 \
-    TEST_CASE("supervisor cell: draining × " name) {  \
-        check(St::Draining);                          \
-    }                                                 \
-    TEST_CASE("supervisor cell: stopping × " name) {  \
-        check(St::Stopping);                          \
-    }
-
-}  // namespace
-
 // ---- ready ----
 namespace ready {
 void check(St state) {
@@ -67,7 +42,7 @@ void check(St state) {
     CHECK(a.empty());
     CHECK(h.sup.status_line().find("0/2 workers serving, 7 connections open") != std::string::npos);
 }
-EACH_STATE("ready")
+SUPERVISOR_CELLS("ready")
 }  // namespace ready
 
 // ---- heartbeat ----
@@ -83,7 +58,7 @@ void check(St state) {
     REQUIRE(next.has_value());
     if (!stopping(state)) CHECK(*next == h.now - seconds(20) + seconds(30));
 }
-EACH_STATE("heartbeat")
+SUPERVISOR_CELLS("heartbeat")
 }  // namespace heartbeat
 
 // ---- exit ----
@@ -106,7 +81,7 @@ void check(St state) {
     CHECK(h.sup.finished());
     CHECK(h.sup.exit_code() == 0);
 }
-EACH_STATE("exit")
+SUPERVISOR_CELLS("exit")
 }  // namespace exit_event
 
 TEST_CASE("supervisor: quick deaths in a row back off, then log a crash loop") {
@@ -152,7 +127,7 @@ void check(St state) {
     auto e = h.exit(100, killed_by(SIGKILL));
     CHECK(logged(e, "(killed as hung)") == 1);
 }
-EACH_STATE("hang")
+SUPERVISOR_CELLS("hang")
 }  // namespace hang
 
 TEST_CASE("supervisor: after the master itself stalled, heartbeat windows start again") {
@@ -185,7 +160,7 @@ void check(St state) {
     CHECK(logged(reaped, "reaped zombie pid 100: exited with status 0") == 1);
     CHECK(logged(reaped, "SIGUSR2: reaped 1 zombie(s)") == 1);
 }
-EACH_STATE("channel closed")
+SUPERVISOR_CELLS("channel closed")
 }  // namespace channel_closed
 
 // ---- fork failed ----
@@ -193,17 +168,14 @@ namespace fork_failed {
 void check(St state) {
     auto h = in_state(state);
     auto a = h.run(h.sup.on_fork_failed(1, -EAGAIN, h.now));
-    if (stopping(state)) {
-        CHECK(ignored_and_logged_once(a, "fork failed: ignored while"));
-        return;
-    }
+    if (ignored_in_this_state(stopping(state), a, "fork failed: ignored while")) return;
     CHECK(
         logged(a,
                "fork() failed while spawning worker 1: Resource temporarily unavailable; retrying in 0.2s") ==
         1);
     CHECK(count(a, Action::Kind::Spawn) == 0);
 }
-EACH_STATE("fork failed")
+SUPERVISOR_CELLS("fork failed")
 }  // namespace fork_failed
 
 TEST_CASE("supervisor: a slot whose fork failed is retried after its back-off") {
@@ -236,7 +208,7 @@ void check(St state) {
     CHECK(h.sup.finished());
     CHECK(h.sup.exit_code() == 3);
 }
-EACH_STATE("stop deadline")
+SUPERVISOR_CELLS("stop deadline")
 }  // namespace stop_deadline
 
 // ---- the table itself ----
