@@ -564,7 +564,8 @@ void Master::begin_reload(TimePoint now) {
 
 void Master::scale(int delta, int signo) {
     if (stopping()) return;
-    unsigned next = static_cast<unsigned>(std::clamp(static_cast<int>(target_) + delta, 1, 1024));
+    unsigned next = static_cast<unsigned>(
+        std::clamp(static_cast<int>(target_) + delta, 1, static_cast<int>(bounds::kMaxWorkers)));
     if (next == target_) {
         spdlog::info("{}: already at {} worker(s), ignoring", signal_name(signo), target_);
         return;
