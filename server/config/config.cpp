@@ -26,8 +26,8 @@ struct Option {
     const char* metavar;  // nullptr for a boolean switch
     const char* help;
     Apply apply;
-    // A list given by repeating the flag (a comma list in the environment and the file): a later layer's
-    // list replaces an earlier layer's rather than adding to it. The list to empty then.
+    // Set for a list given by repeating the flag (a comma list in the environment and the file): the list,
+    // which a later layer replaces rather than extends.
     std::vector<SocketAddress> Config::*repeatable_list = nullptr;
     // Names the config file: read before the other layers, and so not a key in the file itself.
     bool names_config_file = false;
