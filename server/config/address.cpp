@@ -1,77 +1,65 @@
-// address.cpp: listen address parsing and formatting.
+// address.cpp: numeric socket addresses from the grammar's ADDR:PORT, and printing them back.
 #include "config/address.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/un.h>
 
-#include <charconv>
 #include <cstring>
+
+#include "config/grammar.hpp"
 
 namespace echo {
 namespace {
 
-bool parse_port(std::string_view text, std::uint16_t& port) {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > 65535) return false;
-    port = static_cast<std::uint16_t>(value);
-    return true;
-}
-
-}  // namespace
-
-std::optional<SocketAddress> parse_listen_address(std::string_view text, std::string& error) {
-    std::string host;
-    std::string_view port_text;
-    bool v6 = false;
-    if (!text.empty() && text.front() == '[') {
-        auto close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-            error = "expected [IPv6]:PORT";
-            return std::nullopt;
-        }
-        host = std::string(text.substr(1, close - 1));
-        port_text = text.substr(close + 2);
-        v6 = true;
-    } else {
-        auto colon = text.rfind(':');
-        if (colon == std::string_view::npos) {
-            error = "expected ADDR:PORT (IPv6 as [ADDR]:PORT)";
-            return std::nullopt;
-        }
-        host = std::string(text.substr(0, colon));
-        port_text = text.substr(colon + 1);
-        if (host.find(':') != std::string::npos) {
-            error = "an IPv6 address must be in brackets: [ADDR]:PORT";
-            return std::nullopt;
-        }
-    }
-    std::uint16_t port = 0;
-    if (!parse_port(port_text, port)) {
-        error = "port must be a number from 0 to 65535";
-        return std::nullopt;
-    }
-    SocketAddress out;
+bool fill(SocketAddress& out, const std::string& host, std::uint16_t port, bool v6) {
     if (v6) {
         auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons(port);
-        if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) != 1) {
-            error = "'" + host + "' is not a numeric IPv6 address";
-            return std::nullopt;
-        }
         out.length = sizeof(sockaddr_in6);
-    } else {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&out.storage);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) != 1) {
-            error = "'" + host + "' is not a numeric IPv4 address";
-            return std::nullopt;
-        }
-        out.length = sizeof(sockaddr_in);
+        return inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1;
     }
+    auto* sin = reinterpret_cast<sockaddr_in*>(&out.storage);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    out.length = sizeof(sockaddr_in);
+    return inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1;
+}
+
+}  // namespace
+
+std::uint16_t SocketAddress::port() const {
+    switch (family()) {
+        case AF_INET:
+            return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+        case AF_INET6:
+            return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+        default:
+            return 0;
+    }
+}
+
+std::optional<SocketAddress> parse_listen_address(std::string_view text, std::string& error) {
+    auto parts = split_host_port(text, error);
+    if (!parts) return std::nullopt;
+    auto port = parse_port(parts->port);
+    if (!port) {
+        error = "port must be a number from 0 to 65535";
+        return std::nullopt;
+    }
+    std::string host(parts->host);
+    SocketAddress out;
+    if (!fill(out, host, *port, parts->bracketed)) {
+        error = "'" + host + "' is not a numeric " + (parts->bracketed ? "IPv6" : "IPv4") + " address";
+        return std::nullopt;
+    }
+    return out;
+}
+
+std::optional<SocketAddress> numeric_address(std::string_view host, std::uint16_t port) {
+    SocketAddress out;
+    if (!fill(out, std::string(host), port, host.find(':') != std::string_view::npos)) return std::nullopt;
     return out;
 }
 

@@ -1,14 +1,18 @@
 // config.cpp: one table of options drives the command line, the ECHO_* environment and the config file alike.
 #include "config/config.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <cmath>
 #include <cstdlib>
-#include <fstream>
-#include <limits>
 #include <sstream>
 #include <system_error>
+
+#include "base/unique_fd.hpp"
+#include "config/bounds.hpp"
+#include "config/grammar.hpp"
 
 namespace echo {
 namespace {
@@ -22,6 +26,11 @@ struct Option {
     const char* metavar;  // nullptr for a boolean switch
     const char* help;
     Apply apply;
+    // Set for a list given by repeating the flag (a comma list in the environment and the file): the list,
+    // which a later layer replaces rather than extends.
+    std::vector<SocketAddress> Config::*repeatable_list = nullptr;
+    // Names the config file: read before the other layers, and so not a key in the file itself.
+    bool names_config_file = false;
 };
 
 // Values in error messages are shown at most this long: a megabyte pasted into a variable must not become a
@@ -55,18 +64,10 @@ std::string printable(std::string_view text) {
     return out;
 }
 
-std::optional<unsigned long long> parse_unsigned(std::string_view text) {
-    unsigned long long value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-    return value;
-}
-
 Apply unsigned_in(unsigned Config::*field, unsigned low, unsigned high) {
     return [=](Config& c, std::string_view text) -> std::optional<std::string> {
-        auto v = parse_unsigned(text);
-        if (!v || *v < low || *v > high)
-            return "expected a whole number from " + std::to_string(low) + " to " + std::to_string(high);
+        auto v = parse_unsigned(text, low, high);
+        if (!v) return "expected a whole number from " + std::to_string(low) + " to " + std::to_string(high);
         c.*field = static_cast<unsigned>(*v);
         return std::nullopt;
     };
@@ -97,6 +98,10 @@ std::optional<LogLevel> parse_log_level(std::string_view text) {
     return std::nullopt;
 }
 
+// The help text and the messages spell these bounds out in words; a change to one must change the other.
+static_assert(bounds::kMaxWorkers == 1024 && bounds::kMinBufferSize == 1024 &&
+              bounds::kMaxBufferSize == 16 * 1024 * 1024 && bounds::kMaxConfigFileBytes == 16 * 1024 * 1024);
+
 const std::vector<Option>& options() {
     static const std::vector<Option> table = {
         {"listen", "ECHO_LISTEN", "ADDR:PORT",
@@ -118,26 +123,27 @@ const std::vector<Option>& options() {
                  start = comma + 1;
              }
              return std::nullopt;
-         }},
+         },
+         &Config::listen},
         {"workers", "ECHO_WORKERS", "N", "number of worker processes, 1-1024 (default: the number of CPUs)",
-         unsigned_in(&Config::workers, 1, 1024)},
+         unsigned_in(&Config::workers, 1, bounds::kMaxWorkers)},
         {"max-connections", "ECHO_MAX_CONNECTIONS", "N",
          "connections one worker serves at once; more wait in the backlog (default 10000)",
-         unsigned_in(&Config::max_connections, 1, 1'000'000)},
+         unsigned_in(&Config::max_connections, 1, bounds::kMaxConnections)},
         {"idle-timeout", "ECHO_IDLE_TIMEOUT", "DURATION",
          "close connections without traffic for this long; 0 disables (default 300s)",
-         duration_in(&Config::idle_timeout, seconds(7 * 24 * 3600))},
+         duration_in(&Config::idle_timeout, bounds::kMaxIdleTimeout)},
         {"drain-timeout", "ECHO_DRAIN_TIMEOUT", "DURATION",
          "on SIGTERM, serve busy connections at most this long before closing them (default 10s)",
-         duration_in(&Config::drain_timeout, seconds(3600))},
+         duration_in(&Config::drain_timeout, bounds::kMaxDrainTimeout)},
         {"worker-timeout", "ECHO_WORKER_TIMEOUT", "DURATION",
          "kill and replace a worker whose heartbeat stops for this long; 0 disables (default 30s)",
-         duration_in(&Config::worker_timeout, seconds(3600))},
+         duration_in(&Config::worker_timeout, bounds::kMaxWorkerTimeout)},
         {"buffer-size", "ECHO_BUFFER_SIZE", "BYTES",
          "cap on bytes read from a client but not yet echoed, 1K-16M (default 64K)",
          [](Config& c, std::string_view text) -> std::optional<std::string> {
              auto v = parse_size(text);
-             if (!v || *v < 1024 || *v > 16 * 1024 * 1024)
+             if (!v || *v < bounds::kMinBufferSize || *v > bounds::kMaxBufferSize)
                  return "expected a size from 1K to 16M, such as 65536, 64K or 1M";
              c.buffer_size = *v;
              return std::nullopt;
@@ -152,11 +158,12 @@ const std::vector<Option>& options() {
          }},
         {"config", "ECHO_CONFIG", "FILE",
          "read settings from FILE (lines of 'name = value', names as the long flags); re-read on SIGHUP",
-         [](Config& c, std::string_view text) -> std::optional<std::string> {
+         // parse_layers reads the file; applying the name in its layer only checks it.
+         [](Config&, std::string_view text) -> std::optional<std::string> {
              if (text.empty()) return "expected a file name";
-             c.config_file = std::string(text);
              return std::nullopt;
-         }},
+         },
+         nullptr, true},
         {"zombie-mode", "ECHO_ZOMBIE_MODE", nullptr,
          "demonstration: never reap exited workers, so they stay <defunct> (see RUNBOOK.md \"Zombies\")",
          [](Config& c, std::string_view text) -> std::optional<std::string> {
@@ -167,7 +174,7 @@ const std::vector<Option>& options() {
          }},
         {"zombie-worker-lifetime", "ECHO_ZOMBIE_WORKER_LIFETIME", "DURATION",
          "with --zombie-mode, each worker exits after this long; 0: only when killed (default 0)",
-         duration_in(&Config::zombie_worker_lifetime, seconds(24 * 3600))},
+         duration_in(&Config::zombie_worker_lifetime, bounds::kMaxZombieWorkerLifetime)},
         {"seccomp", "ECHO_SECCOMP", "MODE",
          "system call filter of seccomp/policy.txt: enforce (a call outside it kills the process),\n"
          "    log (only logged) or off; fixed at start, a SIGHUP does not change it (default enforce)",
@@ -192,6 +199,11 @@ const Option* find_option(std::string_view name) {
     return nullptr;
 }
 
+const Option& config_file_option() {
+    auto& table = options();
+    return *std::find_if(table.begin(), table.end(), [](const Option& o) { return o.names_config_file; });
+}
+
 std::string trim(std::string_view s) {
     auto b = s.find_first_not_of(" \t\r");
     if (b == std::string_view::npos) return {};
@@ -199,37 +211,42 @@ std::string trim(std::string_view s) {
     return std::string(s.substr(b, e - b + 1));
 }
 
-// Applies one layer; a later layer's --listen replaces an earlier layer's list rather than adding to it.
+// Applies one layer; a later layer's repeatable list replaces an earlier layer's rather than adding to it.
 struct Layer {
     Config& config;
-    bool listen_seen = false;
+    std::vector<const Option*> lists_replaced{};
 
     std::optional<std::string> set(const Option& o, std::string_view value) {
-        if (std::string_view(o.name) == "listen" && !listen_seen) {
-            config.listen.clear();
-            listen_seen = true;
+        if (o.repeatable_list != nullptr &&
+            std::find(lists_replaced.begin(), lists_replaced.end(), &o) == lists_replaced.end()) {
+            (config.*o.repeatable_list).clear();
+            lists_replaced.push_back(&o);
         }
         return o.apply(config, value);
     }
 };
 
-// Far more than any real configuration; the bound makes --config /dev/zero an error rather than a hang.
-constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
+std::string cannot_read(int error) {
+    return "cannot read it: " + std::generic_category().message(error);
+}
 
-// Reads the whole file into `text`; returns why it could not.
+// Reads the whole file into `text`; returns why it could not. The reason's errno is the failing call's own:
+// open(2) for a missing file, read(2) for a directory (EISDIR: a directory opens fine).
 std::optional<std::string> read_config_file(const std::string& path, std::string& text) {
     constexpr std::size_t kChunk = 64 * 1024;
-    std::ifstream in(path, std::ios::binary);
-    while (in && text.size() <= kMaxConfigBytes) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return cannot_read(errno);
+    for (;;) {
         auto used = text.size();
         text.resize(used + kChunk);
-        in.read(text.data() + used, kChunk);
-        text.resize(used + static_cast<std::size_t>(in.gcount()));
+        ssize_t n = ::read(fd.get(), text.data() + used, kChunk);
+        int read_error = errno;
+        text.resize(used + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+        if (n < 0 && read_error == EINTR) continue;
+        if (n < 0) return cannot_read(read_error);
+        if (n == 0) return std::nullopt;
+        if (text.size() > bounds::kMaxConfigFileBytes) return "the file is larger than 16 MiB";
     }
-    if (text.size() > kMaxConfigBytes) return "the file is larger than 16 MiB";
-    // A failed open, or a failed read (EISDIR: a directory opens fine), stops before the end of the file.
-    if (!in.eof()) return "cannot read it: " + std::generic_category().message(errno);
-    return std::nullopt;
 }
 
 // `source` is where the file's name came from: --config or ECHO_CONFIG.
@@ -249,7 +266,7 @@ std::string apply_file(Config& config, const std::string& path, const std::strin
         auto name = trim(std::string_view(content).substr(0, eq));
         auto value = trim(std::string_view(content).substr(eq + 1));
         const Option* o = find_option(name);
-        if (o == nullptr || name == "config") return where + "unknown setting " + quoted(name);
+        if (o == nullptr || o->names_config_file) return where + "unknown setting " + quoted(name);
         if (auto why = layer.set(*o, value))
             return where + "invalid value " + quoted(value) + " for " + name + ": " + *why;
     }
@@ -259,7 +276,7 @@ std::string apply_file(Config& config, const std::string& path, const std::strin
 std::string apply_environment(Config& config, const EnvLookup& env) {
     Layer layer{config};
     for (const auto& o : options()) {
-        if (std::string_view(o.name) == "config") continue;  // read first, by parse_config
+        if (o.names_config_file) continue;  // read first, by parse_layers
         auto value = env(o.env);
         if (!value) continue;
         if (auto why = layer.set(o, *value))
@@ -288,55 +305,6 @@ std::string_view log_level_name(LogLevel level) {
             return "off";
     }
     return "info";
-}
-
-std::optional<Duration> parse_duration(std::string_view text) {
-    double scale = 1.0;
-    if (text.ends_with("ms")) {
-        scale = 1e-3;
-        text.remove_suffix(2);
-    } else if (text.ends_with("s")) {
-        text.remove_suffix(1);
-    } else if (text.ends_with("m")) {
-        scale = 60.0;
-        text.remove_suffix(1);
-    }
-    double value = 0;
-    // Fixed notation only: "1e3" is not a duration anyone writes on purpose. signbit also refuses "-0".
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) ||
-        std::signbit(value) || value * scale > 1e9)
-        return std::nullopt;
-    return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(value * scale));
-}
-
-std::optional<std::size_t> parse_size(std::string_view text) {
-    std::size_t scale = 1;
-    bool binary = text.ends_with("iB");  // "64KiB", but never a bare "65536iB"
-    if (binary) text.remove_suffix(2);
-    if (!text.empty()) {
-        switch (text.back()) {
-            case 'K':
-            case 'k':
-                scale = 1024;
-                break;
-            case 'M':
-            case 'm':
-                scale = 1024 * 1024;
-                break;
-            case 'G':
-            case 'g':
-                scale = 1024 * 1024 * 1024;
-                break;
-            default:
-                break;
-        }
-        if (scale != 1) text.remove_suffix(1);
-    }
-    if (binary && scale == 1) return std::nullopt;
-    auto v = parse_unsigned(text);
-    if (!v || *v > std::numeric_limits<std::size_t>::max() / scale) return std::nullopt;
-    return static_cast<std::size_t>(*v) * scale;
 }
 
 EnvLookup process_environment() {
@@ -397,15 +365,16 @@ ParsedConfig parse_layers(const std::vector<std::string>& args, const EnvLookup&
 
     Config& config = out.config;
     // The config file named last wins; the command line beats the environment.
-    std::optional<std::string> file = env("ECHO_CONFIG");
-    std::string file_source = "ECHO_CONFIG";
+    const Option& config_file = config_file_option();
+    std::optional<std::string> file = env(config_file.env);
+    std::string file_source = config_file.env;
     for (auto& [o, value] : cli) {
-        if (std::string_view(o->name) != "config") continue;
+        if (!o->names_config_file) continue;
         file = value;
-        file_source = "--config";
+        file_source = std::string("--") + o->name;
     }
     if (file) {
-        if (auto why = find_option("config")->apply(config, *file)) {
+        if (auto why = config_file.apply(config, *file)) {
             out.error = "invalid value " + quoted(*file) + " for " + file_source + ": " + *why;
             return out;
         }
@@ -425,7 +394,7 @@ ParsedConfig parse_layers(const std::vector<std::string>& args, const EnvLookup&
             return out;
         }
     }
-    if (config.workers == 0) config.workers = std::clamp(default_workers, 1u, 1024u);
+    if (config.workers == 0) config.workers = std::clamp(default_workers, 1u, bounds::kMaxWorkers);
     if (config.listen.empty()) {
         std::string unused;
         config.listen.push_back(*parse_listen_address("127.0.0.1:7007", unused));

@@ -10,6 +10,7 @@
 
 #include "base/clock.hpp"
 #include "config/address.hpp"
+#include "config/bounds.hpp"  // the ranges of these settings, for whoever changes one at run time
 
 namespace echo {
 
@@ -25,7 +26,6 @@ struct Config {
     Duration worker_timeout = seconds(30);  // 0 disables the heartbeat check
     std::size_t buffer_size = 64 * 1024;    // per-connection cap on bytes read but not yet echoed
     LogLevel log_level = LogLevel::Info;
-    std::string config_file;
     bool zombie_mode = false;
     Duration zombie_worker_lifetime{};           // 0: workers live until killed
     SeccompMode seccomp = SeccompMode::Enforce;  // fixed at start: a loaded filter cannot be removed
@@ -49,9 +49,5 @@ ParsedConfig parse_config(const std::vector<std::string>& args, const EnvLookup&
 
 std::string usage_text();
 std::string_view log_level_name(LogLevel level);
-
-// Helpers shared with the tests: durations ("10", "1.5s", "250ms", "2m") and sizes ("65536", "64K", "1MiB").
-std::optional<Duration> parse_duration(std::string_view text);
-std::optional<std::size_t> parse_size(std::string_view text);
 
 }  // namespace echo

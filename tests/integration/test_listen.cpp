@@ -3,8 +3,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <regex>
-
 #include "fixture.hpp"
 
 using namespace test;
@@ -20,10 +18,9 @@ bool ipv6_loopback_available() {
 }
 
 std::vector<std::uint16_t> listening_ports(const std::string& log) {
-    static const std::regex line(R"(listening on (?:127\.0\.0\.1|\[::1\]):([0-9]+))");
     std::vector<std::uint16_t> ports;
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
-        ports.push_back(static_cast<std::uint16_t>(std::stoi((*it)[1])));
+    for (const auto& address : listening_addresses(log))
+        ports.push_back(address.port());
     return ports;
 }
 

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <random>
 
+#include "config/address.hpp"
+
 namespace test {
 namespace {
 
@@ -35,27 +37,11 @@ bool wait_for(int fd, short events, Clock::time_point deadline) {
 }  // namespace
 
 UniqueFd connect_to(const std::string& host, std::uint16_t port, Duration timeout) {
-    sockaddr_storage ss{};
-    socklen_t len;
-    int family;
-    if (host.find(':') != std::string::npos) {
-        auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        inet_pton(AF_INET6, host.c_str(), &s6->sin6_addr);
-        len = sizeof *s6;
-        family = AF_INET6;
-    } else {
-        auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        inet_pton(AF_INET, host.c_str(), &s4->sin_addr);
-        len = sizeof *s4;
-        family = AF_INET;
-    }
-    UniqueFd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    auto address = echo::numeric_address(host, port);
+    if (!address) return {};
+    UniqueFd fd(socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) return {};
-    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    if (connect(fd.get(), address->get(), address->length) < 0) {
         if (errno != EINPROGRESS) return {};
         if (!wait_for(fd.get(), POLLOUT, Clock::now() + timeout)) return {};
         int err = 0;

@@ -13,7 +13,8 @@ namespace test {
 
 using echo::UniqueFd;
 
-// Connects to host:port (IPv4 or IPv6 literal); an invalid fd on failure or timeout.
+// Connects to host:port (an IPv4 or IPv6 literal, as the server's grammar reads one); an invalid fd on
+// failure or timeout.
 UniqueFd connect_to(const std::string& host, std::uint16_t port, Duration timeout = 5s);
 inline UniqueFd connect_local(std::uint16_t port, Duration timeout = 5s) {
     return connect_to("127.0.0.1", port, timeout);

@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 
@@ -287,11 +286,22 @@ bool ServerProcess::wait_notify(const std::string& line, Duration timeout) {
 
 bool ServerProcess::wait_ready(Duration timeout) {
     if (!wait_notify("READY=1", timeout)) return false;
-    static const std::regex listening(R"(listening on (?:127\.0\.0\.1|\[::1\]):([0-9]+))");
-    std::smatch m;
-    auto text = log();
-    if (std::regex_search(text, m, listening)) port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+    auto addresses = listening_addresses(log());
+    if (!addresses.empty()) port_ = addresses.front().port();
     return true;
+}
+
+std::vector<echo::SocketAddress> listening_addresses(const std::string& log) {
+    static constexpr std::string_view kMarker = "listening on ";
+    std::vector<echo::SocketAddress> out;
+    for (auto at = log.find(kMarker); at != std::string::npos; at = log.find(kMarker, at)) {
+        at += kMarker.size();
+        auto end = log.find_first_of(" \n", at);
+        std::string unused;
+        auto text = std::string_view(log).substr(at, end == std::string::npos ? end : end - at);
+        if (auto address = echo::parse_listen_address(text, unused)) out.push_back(*address);
+    }
+    return out;
 }
 
 void ServerProcess::signal(int signo) const {

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/address.hpp"
 #include "proc.hpp"
 
 namespace test {
@@ -61,7 +62,7 @@ class ServerProcess {
     // Waits for an sd_notify message line ("READY=1"); returns false on timeout.
     bool wait_notify(const std::string& line, Duration timeout);
     std::vector<std::string> notifications();
-    // READY=1 and the port of the first "listening on 127.0.0.1:PORT" / "[::1]:PORT" line.
+    // READY=1 and the port of the first "listening on ADDR:PORT" line.
     bool wait_ready(Duration timeout = 20s);
     std::uint16_t port() const { return port_; }
     std::vector<pid_t> workers() const { return children_of(pid_); }
@@ -88,5 +89,9 @@ class ServerProcess {
 };
 
 std::string server_binary();
+
+// The addresses of a server log's "listening on ADDR:PORT" lines, in order, read with the server's own
+// parser.
+std::vector<echo::SocketAddress> listening_addresses(const std::string& log);
 
 }  // namespace test

@@ -144,22 +144,18 @@ TEST_CASE("config file errors name the file and line") {
     CHECK(parse({"--config", no_equals.path}).error.find("line 1") != std::string::npos);
 }
 
-TEST_CASE("durations and sizes") {
-    CHECK(parse_duration("0") == Duration::zero());
-    CHECK(parse_duration("2m") == seconds(120));
-    CHECK(parse_duration("10s") == seconds(10));
-    CHECK(parse_duration("0.25") == milliseconds(250));
-    CHECK(!parse_duration(""));
-    CHECK(!parse_duration("s"));
-    CHECK(!parse_duration("5h"));
-    CHECK(!parse_duration("inf"));
-    CHECK(!parse_duration("1e3"));  // fixed notation only
-    CHECK(!parse_duration("-0"));
-    CHECK(parse_size("64K") == 65536u);
-    CHECK(parse_size("2MiB") == 2u * 1024 * 1024);
-    CHECK(parse_size("123") == 123u);
-    CHECK(!parse_size("K"));
-    CHECK(!parse_size("12Q"));
-    CHECK(!parse_size("65536iB"));  // "iB" only after K, M or G
-    CHECK(!parse_size("99999999999999999999G"));
+TEST_CASE("a config file that cannot be read says why, with the failing call's own reason") {
+    CHECK(parse({"--config", "/nonexistent/echo.conf"}).error ==
+          "invalid value '/nonexistent/echo.conf' for --config: cannot read it: No such file or directory");
+    CHECK(parse({"--config", "/"}).error == "invalid value '/' for --config: cannot read it: Is a directory");
+    CHECK(parse({}, {{"ECHO_CONFIG", "/dev/zero"}}).error ==
+          "invalid value '/dev/zero' for ECHO_CONFIG: the file is larger than 16 MiB");
+    CHECK(parse({"--config", ""}).error == "invalid value '' for --config: expected a file name");
+    TempFile names_itself("config = /etc/other.conf\n");
+    CHECK(parse({"--config", names_itself.path}).error.find("unknown setting 'config'") != std::string::npos);
+}
+
+TEST_CASE("the worker count is clamped to the bounds when it comes from the CPU count") {
+    CHECK(parse_config({}, env_of({}), 0).config.workers == 1);
+    CHECK(parse_config({}, env_of({}), 5000).config.workers == bounds::kMaxWorkers);
 }

@@ -4,12 +4,12 @@
 #include <getopt.h>
 #include <netdb.h>
 
-#include <charconv>
-#include <cmath>
 #include <cstring>
 #include <optional>
 #include <string_view>
 
+#include "config/address.hpp"
+#include "config/grammar.hpp"
 #include "modes.hpp"
 
 namespace echoload {
@@ -81,65 +81,28 @@ const option kLongOptions[] = {
     {nullptr, 0, nullptr, 0},
 };
 
-std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
-    std::uint64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return value;
-}
+using echo::parse_size;
+using echo::parse_unsigned;
 
-std::optional<std::uint64_t> parse_bytes(std::string_view text) {
-    std::uint64_t multiplier = 1;
-    if (!text.empty()) {
-        switch (text.back()) {
-            case 'k':
-            case 'K':
-                multiplier = 1ULL << 10;
-                break;
-            case 'm':
-            case 'M':
-                multiplier = 1ULL << 20;
-                break;
-            case 'g':
-            case 'G':
-                multiplier = 1ULL << 30;
-                break;
-            default:
-                break;
-        }
-        if (multiplier != 1) text.remove_suffix(1);
-    }
-    const auto value = parse_unsigned(text);
-    if (!value || *value > UINT64_MAX / multiplier) return std::nullopt;
-    return *value * multiplier;
-}
+constexpr std::uint64_t kMaxConnections = 1'000'000;
+constexpr std::uint64_t kMaxBytes = 1ULL << 40;  // --size and --window: "1T"
+constexpr std::uint64_t kMaxThreads = 256;
+constexpr double kMaxSeconds = 86400;
 
+// The server's duration grammar ("2.5", "2.5s", "500ms", "2m"), as seconds, at most kMaxSeconds.
 std::optional<double> parse_seconds(std::string_view text) {
-    double value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    if (!std::isfinite(value) || value < 0 || value > 86400) return std::nullopt;
-    return value;
+    const auto d = echo::parse_duration(text);
+    if (!d || echo::to_seconds(*d) > kMaxSeconds) return std::nullopt;
+    return echo::to_seconds(*d);
 }
 
-// Splits HOST:PORT and [V6]:PORT.
-bool split_target(std::string_view target, std::string& host, std::string& port) {
-    if (target.starts_with('[')) {
-        const auto close = target.find(']');
-        if (close == std::string_view::npos || close + 1 >= target.size() || target[close + 1] != ':')
-            return false;
-        host = target.substr(1, close - 1);
-        port = target.substr(close + 2);
-    } else {
-        const auto colon = target.rfind(':');
-        if (colon == std::string_view::npos || target.find(':') != colon) return false;
-        host = target.substr(0, colon);
-        port = target.substr(colon + 1);
-    }
-    return !host.empty() && !port.empty();
-}
-
+// A numeric host is parsed as the server parses one; only a name goes to the resolver.
 std::optional<std::string> resolve(Options& opt) {
+    if (const auto numeric = echo::numeric_address(opt.host, opt.port)) {
+        opt.addr = numeric->storage;
+        opt.addr_len = numeric->length;
+        return std::nullopt;
+    }
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -166,18 +129,20 @@ std::optional<std::string> apply(Options& opt, Seen& seen, int id, std::string_v
     };
     switch (id) {
         case kTarget: {
-            std::string host, port;
-            if (!split_target(arg, host, port)) return bad("--target", "HOST:PORT or [ADDR]:PORT");
-            opt.host = host;
-            return apply(opt, seen, kPort, port);
+            std::string unused;
+            const auto parts = echo::split_host_port(arg, unused);
+            if (!parts || parts->host.empty() || parts->port.empty())
+                return bad("--target", "HOST:PORT or [ADDR]:PORT");
+            opt.host = parts->host;
+            return apply(opt, seen, kPort, parts->port);
         }
         case kHost:
             if (arg.empty()) return bad("--host", "a host name or address");
             opt.host = arg;
             return std::nullopt;
         case kPort: {
-            const auto v = parse_unsigned(arg);
-            if (!v || *v == 0 || *v > 65535) return bad("--port", "1-65535");
+            const auto v = parse_unsigned(arg, 1, 65535);
+            if (!v) return bad("--port", "1-65535");
             opt.port = static_cast<std::uint16_t>(*v);
             return std::nullopt;
         }
@@ -188,33 +153,33 @@ std::optional<std::string> apply(Options& opt, Seen& seen, int id, std::string_v
             return std::nullopt;
         }
         case 'c': {
-            const auto v = parse_unsigned(arg);
-            if (!v || *v == 0 || *v > 1'000'000) return bad("--connections", "1-1000000");
+            const auto v = parse_unsigned(arg, 1, kMaxConnections);
+            if (!v) return bad("--connections", "1-1000000");
             opt.connections = static_cast<unsigned>(*v);
             return std::nullopt;
         }
         case 's': {
-            const auto v = parse_bytes(arg);
-            if (!v || *v == 0 || *v > (1ULL << 40)) return bad("--size", "1 byte to 1T");
+            const auto v = parse_size(arg);
+            if (!v || *v == 0 || *v > kMaxBytes) return bad("--size", "1 byte to 1T");
             opt.size = static_cast<std::size_t>(*v);
             return std::nullopt;
         }
         case kWindow: {
-            const auto v = parse_bytes(arg);
-            if (!v || *v == 0 || *v > (1ULL << 40)) return bad("--window", "1 byte to 1T");
+            const auto v = parse_size(arg);
+            if (!v || *v == 0 || *v > kMaxBytes) return bad("--window", "1 byte to 1T");
             opt.window = static_cast<std::size_t>(*v);
             seen.window = true;
             return std::nullopt;
         }
         case 'n': {
-            const auto v = parse_unsigned(arg);
-            if (!v || *v == 0) return bad("--count", "a positive integer");
+            const auto v = parse_unsigned(arg, 1);
+            if (!v) return bad("--count", "a positive integer");
             opt.count = *v;
             return std::nullopt;
         }
         case 't': {
-            const auto v = parse_unsigned(arg);
-            if (!v || *v == 0 || *v > 256) return bad("--threads", "1-256");
+            const auto v = parse_unsigned(arg, 1, kMaxThreads);
+            if (!v) return bad("--threads", "1-256");
             opt.threads = static_cast<unsigned>(*v);
             return std::nullopt;
         }

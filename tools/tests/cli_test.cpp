@@ -68,6 +68,28 @@ TEST_CASE("sizes take K/M/G suffixes; stream window defaults to four writes") {
     CHECK(ok({"--mode", "stream", "--size", "1M", "--window", "2M"}).window == 2 * 1024 * 1024);
 }
 
+TEST_CASE("numbers, sizes, durations and addresses follow the server's grammar") {
+    CHECK(ok({"-s", "64KiB"}).size == 65536);
+    CHECK(ok({"-s", "2k"}).size == 2048);
+    CHECK(ok({"--duration", "1.5"}).duration == 1.5);
+    CHECK(ok({"--duration", "2s"}).duration == 2.0);
+    CHECK(ok({"--timeout", "500ms"}).timeout == 0.5);
+    CHECK(ok({"--interval", "0.25", "--mode", "hold"}).interval == 0.25);
+    CHECK(ok({"--warmup", "1m", "-d", "2m"}).warmup == 60.0);
+    CHECK(ok({"--target", "[::1]:1", "--port", "2"}).port == 2);
+    CHECK(error({"--size", "65536iB"}).find("--size") != std::string::npos);
+    CHECK(error({"--size", "1.5K"}).find("--size") != std::string::npos);
+    CHECK(error({"--duration", "1e3"}).find("--duration") != std::string::npos);
+    CHECK(error({"--duration", "-0"}).find("--duration") != std::string::npos);
+    CHECK(error({"--duration", "86401"}).find("--duration") != std::string::npos);
+    CHECK(error({"--duration", "2h"}).find("--duration") != std::string::npos);
+    CHECK(error({"--port", "+1"}).find("--port") != std::string::npos);
+    CHECK(error({"--target", "::1:80"}).find("--target") != std::string::npos);
+    CHECK(error({"--target", ":80"}).find("--target") != std::string::npos);
+    CHECK(error({"--target", "[]:80"}).find("--target") != std::string::npos);
+    CHECK(error({"--target", "127.0.0.1:"}).find("--target") != std::string::npos);
+}
+
 TEST_CASE("a count alone bounds the run; both may be given") {
     const auto o = ok({"--count", "1000"});
     CHECK(o.count == 1000);
