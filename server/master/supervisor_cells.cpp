@@ -150,7 +150,7 @@ void Supervisor::reload(const Input&, Actions& out) {
 void Supervisor::scale(const Input& in, Actions& out) {
     int delta = in.event == MasterEvent::SigTtin ? +1 : -1;
     auto next = static_cast<unsigned>(
-        std::clamp(static_cast<int>(target_) + delta, 1, static_cast<int>(kMaxWorkers)));
+        std::clamp(static_cast<int>(target_) + delta, 1, static_cast<int>(bounds::kMaxWorkers)));
     if (next == target_) {
         out.push_back(Action::log(spdlog::level::info, fmt::format("{}: already at {} worker(s), ignoring",
                                                                    signal_name(in.signo), target_)));
