@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "config/config.hpp"
+#include "base/log_level.hpp"
 
 namespace echo {
 

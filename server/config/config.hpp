@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "base/log_level.hpp"
 #include "config/address.hpp"
 #include "config/bounds.hpp"  // the ranges of these settings, for whoever changes one at run time
 
 namespace echo {
 
-enum class LogLevel { Trace, Debug, Info, Warning, Error, Critical, Off };
 enum class SeccompMode { Enforce, Log, Off };
 
 struct Config {
