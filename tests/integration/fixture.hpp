@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <memory>
+#include <regex>
 #include <string>
 
 #include "client.hpp"
@@ -31,6 +32,15 @@ inline std::unique_ptr<ServerProcess> start_server(std::vector<std::string> args
     auto server = std::make_unique<ServerProcess>(std::move(options));
     REQUIRE_MESSAGE(server->wait_ready(), "server not ready; log:\n" << server->log());
     return server;
+}
+
+// The ports of every "listening on 127.0.0.1:PORT" / "[::1]:PORT" line of a server's log, in order.
+inline std::vector<std::uint16_t> listening_ports(const std::string& log) {
+    static const std::regex line(R"(listening on (?:127\.0\.0\.1|\[::1\]):([0-9]+))");
+    std::vector<std::uint16_t> ports;
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
+        ports.push_back(static_cast<std::uint16_t>(std::stoi((*it)[1])));
+    return ports;
 }
 
 inline std::string echo_once(std::uint16_t port, const std::string& message) {

@@ -3,8 +3,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <regex>
-
 #include "fixture.hpp"
 
 using namespace test;
@@ -17,14 +15,6 @@ bool ipv6_loopback_available() {
     a.sin6_family = AF_INET6;
     a.sin6_addr = in6addr_loopback;
     return fd.valid() && bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-}
-
-std::vector<std::uint16_t> listening_ports(const std::string& log) {
-    static const std::regex line(R"(listening on (?:127\.0\.0\.1|\[::1\]):([0-9]+))");
-    std::vector<std::uint16_t> ports;
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
-        ports.push_back(static_cast<std::uint16_t>(std::stoi((*it)[1])));
-    return ports;
 }
 
 }  // namespace
