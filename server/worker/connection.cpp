@@ -26,8 +26,9 @@ bool would_block(int err) {
 
 }  // namespace
 
-Connection::Step Connection::on_readable(std::span<char> scratch, EchoCounters& counters, TimePoint now) {
-    if (peer_closed_ || pending_.space() == 0) return Step::Keep;  // reading is paused; a stale event
+IoOutcome Connection::on_readable(std::span<char> scratch, EchoCounters& counters, TimePoint now) {
+    if (peer_closed_ || pending_.space() == 0)
+        return IoOutcome::keep(false);  // reading is paused; stale event
     ssize_t n;
     const bool direct = pending_.empty();
     std::span<char> into =
@@ -35,45 +36,49 @@ Connection::Step Connection::on_readable(std::span<char> scratch, EchoCounters& 
     do {
         n = ::read(fd_.get(), into.data(), into.size());
     } while (n < 0 && errno == EINTR);
-    if (n < 0) return would_block(errno) ? Step::Keep : Step::Close;  // ECONNRESET and friends: peer is gone
+    if (n < 0) {  // ECONNRESET and friends: the peer is gone
+        return would_block(errno) ? IoOutcome::keep(false) : IoOutcome::closed();
+    }
     if (n == 0) {
-        peer_closed_ = true;  // the client half-closed: echo what is pending, then close our side (R1)
-        return pending_.empty() ? Step::Close : Step::Keep;
+        // The client half-closed: echo what is pending, then close our side (RUNBOOK.md "Architecture").
+        peer_closed_ = true;
+        return pending_.empty() ? IoOutcome::closed() : IoOutcome::keep(false);
     }
     last_activity_ = now;
     auto got = static_cast<std::size_t>(n);
-    counters.bytes_read += got;
     if (!direct) {
         pending_.commit(got);
-        return Step::Keep;  // the write side is armed already; order is kept by writing pending bytes first
+        return IoOutcome::keep(true);  // the write side is armed already; pending bytes are written first
     }
     ssize_t w = send_some(fd_.get(), into.data(), got);
     if (w < 0) {
-        if (!would_block(errno)) return Step::Close;
+        if (!would_block(errno)) return IoOutcome::closed();
         w = 0;
     }
     counters.bytes_written += static_cast<std::uint64_t>(w);
     if (static_cast<std::size_t>(w) < got)
         pending_.append(into.subspan(static_cast<std::size_t>(w), got - static_cast<std::size_t>(w)));
-    return Step::Keep;
+    return IoOutcome::keep(true);
 }
 
-Connection::Step Connection::on_writable(EchoCounters& counters, TimePoint now) {
-    Step step = write_pending(counters, now);
-    if (step == Step::Keep && peer_closed_ && pending_.empty()) return Step::Close;
-    return step;
+IoOutcome Connection::on_writable(EchoCounters& counters, TimePoint now) {
+    IoOutcome out = write_pending(counters, now);
+    if (!out.close && peer_closed_ && pending_.empty()) return IoOutcome::closed();
+    return out;
 }
 
-Connection::Step Connection::write_pending(EchoCounters& counters, TimePoint now) {
+IoOutcome Connection::write_pending(EchoCounters& counters, TimePoint now) {
+    bool wrote = false;
     while (!pending_.empty()) {
         auto bytes = pending_.data();
         ssize_t w = send_some(fd_.get(), bytes.data(), bytes.size());
-        if (w < 0) return would_block(errno) ? Step::Keep : Step::Close;
+        if (w < 0) return would_block(errno) ? IoOutcome::keep(wrote) : IoOutcome::closed();
         last_activity_ = now;
+        wrote = true;
         counters.bytes_written += static_cast<std::uint64_t>(w);
         pending_.consume(static_cast<std::size_t>(w));
     }
-    return Step::Keep;
+    return IoOutcome::keep(wrote);
 }
 
 std::uint32_t Connection::wanted_events() const {

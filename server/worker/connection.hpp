@@ -8,13 +8,24 @@
 
 #include "base/clock.hpp"
 #include "base/unique_fd.hpp"
+#include "worker/idle_list.hpp"
 #include "worker/pending_buffer.hpp"
 
 namespace echo {
 
 struct EchoCounters {
-    std::uint64_t bytes_read = 0;
     std::uint64_t bytes_written = 0;
+};
+
+// What an I/O step did, so the loop need not probe the connection afterwards.
+struct IoOutcome {
+    bool active = false;  // bytes moved: the connection goes to the newest end of the idle list
+    bool close = false;   // peer gone, error, or everything echoed after its EOF
+
+    static IoOutcome keep(bool active) { return {active, false}; }
+    static IoOutcome closed() { return {false, true}; }
+    // This step followed by `next` on the same event: active if either moved bytes; `next` decides the rest.
+    IoOutcome then(IoOutcome next) const { return {active || next.active, next.close}; }
 };
 
 class Connection {
@@ -24,15 +35,13 @@ class Connection {
 
     int fd() const { return fd_.get(); }
 
-    // Outcome of an I/O step: keep serving, or close (peer gone, error, or everything echoed after its EOF).
-    enum class Step { Keep, Close };
-
-    // One read per readiness event (R7: a ping-pong costs one read and one write): with level-triggered epoll
-    // anything left is reported again. With nothing pending the bytes go through `scratch` and straight back;
-    // only what the socket did not take is copied into the pending buffer.
-    Step on_readable(std::span<char> scratch, EchoCounters& counters, TimePoint now);
+    // One read per readiness event (a ping-pong costs one read and one send: RUNBOOK.md "Architecture"): with
+    // level-triggered epoll anything left is reported again. With nothing pending the bytes go
+    // through `scratch` and straight back; only what the socket did not take is copied into the pending
+    // buffer.
+    IoOutcome on_readable(std::span<char> scratch, EchoCounters& counters, TimePoint now);
     // Writes out the pending bytes until the socket is full.
-    Step on_writable(EchoCounters& counters, TimePoint now);
+    IoOutcome on_writable(EchoCounters& counters, TimePoint now);
 
     // The epoll interest this connection needs now: read while there is room and the peer may still send,
     // write while bytes are pending. 0 means it is finished.
@@ -44,15 +53,13 @@ class Connection {
     // a byte that was read (RUNBOOK.md "Graceful stop").
     bool quiescent() const;
     std::size_t pending_bytes() const { return pending_.size(); }
-    bool holds_buffer() const { return pending_.allocated(); }
     TimePoint last_activity() const { return last_activity_; }
 
-    // Intrusive links for the worker's least-recently-active list (idle timeouts in O(1) per event).
-    Connection* older = nullptr;
-    Connection* newer = nullptr;
+    // Its place in the worker's least-recently-active list (idle_list.hpp).
+    IdleHook<Connection> idle_hook;
 
   private:
-    Step write_pending(EchoCounters& counters, TimePoint now);
+    IoOutcome write_pending(EchoCounters& counters, TimePoint now);
 
     UniqueFd fd_;
     PendingBuffer pending_;

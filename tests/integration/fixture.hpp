@@ -33,6 +33,14 @@ inline std::unique_ptr<ServerProcess> start_server(std::vector<std::string> args
     return server;
 }
 
+// The ports of every "listening on 127.0.0.1:PORT" / "[::1]:PORT" line of a server's log, in order.
+inline std::vector<std::uint16_t> listening_ports(const std::string& log) {
+    std::vector<std::uint16_t> ports;
+    for (const auto& address : listening_addresses(log))
+        ports.push_back(address.port());
+    return ports;
+}
+
 inline std::string echo_once(std::uint16_t port, const std::string& message) {
     auto fd = connect_local(port);
     if (!fd.valid() || !send_all(fd.get(), message)) return {};

@@ -17,13 +17,6 @@ bool ipv6_loopback_available() {
     return fd.valid() && bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
 }
 
-std::vector<std::uint16_t> listening_ports(const std::string& log) {
-    std::vector<std::uint16_t> ports;
-    for (const auto& address : listening_addresses(log))
-        ports.push_back(address.port());
-    return ports;
-}
-
 }  // namespace
 
 TEST_CASE("several --listen addresses, IPv4 and IPv6, all echo") {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "fixture.hpp"
 
@@ -35,6 +36,37 @@ unsigned long long mask_of(std::initializer_list<int> signals) {
     for (int s : signals)
         m |= 1ULL << (s - 1);
     return m;
+}
+
+// What a worker's descriptor table holds, sorted by kind (tested below).
+struct WorkerFds {
+    std::set<int> all;
+    std::vector<int> eventpoll, signalfd, timerfd, listeners, channels, clients, other;
+};
+
+WorkerFds classify_fds(pid_t pid, const std::set<unsigned long>& listener_inodes,
+                       const SocketInodes& sockets) {
+    WorkerFds fds;
+    for (const auto& [fd, target] : fd_targets(pid)) {
+        fds.all.insert(fd);
+        if (fd <= 2) continue;  // stdin, stdout, stderr: whatever the harness gave the server
+        auto inode = socket_inode(target);
+        if (target == "anon_inode:[eventpoll]")
+            fds.eventpoll.push_back(fd);
+        else if (target == "anon_inode:[signalfd]")
+            fds.signalfd.push_back(fd);
+        else if (target == "anon_inode:[timerfd]")
+            fds.timerfd.push_back(fd);
+        else if (inode && listener_inodes.count(*inode))
+            fds.listeners.push_back(fd);
+        else if (inode && sockets.unix_domain.count(*inode))
+            fds.channels.push_back(fd);
+        else if (inode && sockets.tcp_other.count(*inode))
+            fds.clients.push_back(fd);
+        else
+            fds.other.push_back(fd);
+    }
+    return fds;
 }
 
 }  // namespace
@@ -100,6 +132,68 @@ TEST_CASE("a worker starts with its own clean signal mask and none of the master
     auto master_blocked = std::stoull(status_field(server->pid(), "SigBlk"), nullptr, 16);
     CHECK(master_blocked ==
           mask_of({SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU}));
+}
+
+TEST_CASE(
+    "a worker holds exactly its own descriptors: stdio, listeners, its channel, its event sources, its "
+    "clients") {
+    auto server = start_server({"--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--workers", "2"});
+    auto ports = listening_ports(server->log());
+    REQUIRE(ports.size() == 2);
+    auto workers = wait_for_workers(*server, 2);
+    REQUIRE(workers.size() == 2);
+
+    // Three clients over both listeners, each echoed once: accepted and registered by some worker.
+    std::vector<UniqueFd> clients;
+    for (std::size_t i = 0; i < 3; ++i) {
+        clients.push_back(connect_local(ports[i % 2]));
+        REQUIRE(clients.back().valid());
+        REQUIRE(send_all(clients.back().get(), "hold"));
+        REQUIRE(recv_exact(clients.back().get(), 4) == "hold");
+    }
+
+    // The listeners are the master's listening sockets: the TCP sockets in LISTEN state it holds.
+    auto sockets = socket_inodes();
+    std::set<unsigned long> listener_inodes;
+    std::set<unsigned long> master_sockets;
+    for (const auto& [fd, target] : fd_targets(server->pid())) {
+        auto inode = socket_inode(target);
+        if (!inode) continue;
+        master_sockets.insert(*inode);
+        if (sockets.tcp_listening.count(*inode)) listener_inodes.insert(*inode);
+    }
+    REQUIRE(listener_inodes.size() == 2);
+
+    std::size_t client_fds = 0;
+    std::set<std::string> channels;
+    for (pid_t w : workers) {
+        CAPTURE(w);
+        auto fds = classify_fds(w, listener_inodes, sockets);
+        for (int std_fd : {0, 1, 2})
+            CHECK(fds.all.count(std_fd) == 1);
+        CHECK(fds.eventpoll.size() == 1);
+        CHECK(fds.signalfd.size() == 1);
+        CHECK(fds.timerfd.size() == 1);
+        CHECK(fds.listeners.size() == 2);
+        REQUIRE(fds.channels.size() == 1);
+        CHECK(fds.other.empty());
+        CHECK(fds.all.size() == 3 + 1 + 1 + 1 + 2 + 1 + fds.clients.size());
+        client_fds += fds.clients.size();
+
+        // Its own end of its own channel: not an end the master holds (which is where another worker's end
+        // would have come from), and not the other worker's.
+        auto channel = fd_targets(w)[fds.channels[0]];
+        CHECK(master_sockets.count(*socket_inode(channel)) == 0);
+        CHECK(channels.insert(channel).second);
+
+        // Its epoll is its own, not the master's: it watches exactly this worker's other descriptors.
+        if (fds.eventpoll.size() == 1) {
+            std::set<int> expected(fds.all.upper_bound(2), fds.all.end());
+            expected.erase(fds.eventpoll[0]);
+            CHECK(epoll_watched_fds(w, fds.eventpoll[0]) == expected);
+        }
+    }
+    CHECK(client_fds == clients.size());
 }
 
 TEST_CASE("SIGUSR1 logs the status line and the worker table") {

@@ -99,6 +99,71 @@ double total_cpu_seconds(const std::vector<pid_t>& pids) {
     return sum;
 }
 
+std::map<int, std::string> fd_targets(pid_t pid) {
+    std::map<int, std::string> targets;
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) return targets;
+    while (dirent* entry = readdir(d)) {
+        if (entry->d_name[0] == '.') continue;
+        char link[256];
+        ssize_t n = readlink((dir + "/" + entry->d_name).c_str(), link, sizeof link - 1);
+        if (n < 0) continue;  // closed since the directory was read
+        targets[std::stoi(entry->d_name)] = std::string(link, static_cast<std::size_t>(n));
+    }
+    closedir(d);
+    return targets;
+}
+
+std::optional<unsigned long> socket_inode(const std::string& target) {
+    const std::string prefix = "socket:[";
+    if (target.rfind(prefix, 0) != 0 || target.back() != ']') return std::nullopt;
+    return std::stoul(target.substr(prefix.size(), target.size() - prefix.size() - 1));
+}
+
+std::set<int> epoll_watched_fds(pid_t pid, int epfd) {
+    std::set<int> fds;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(epfd));
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream words(line);
+        std::string key;
+        int fd = -1;
+        if (words >> key >> fd && key == "tfd:") fds.insert(fd);
+    }
+    return fds;
+}
+
+SocketInodes socket_inodes() {
+    SocketInodes inodes;
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // the header
+        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+        while (std::getline(in, line)) {
+            std::istringstream words(line);
+            std::string sl, local, remote, state, queues, timer, retransmits;
+            unsigned long uid = 0, timeout = 0, inode = 0;
+            if (!(words >> sl >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+                  timeout >> inode))
+                continue;
+            (state == "0A" ? inodes.tcp_listening : inodes.tcp_other).insert(inode);
+        }
+    }
+    std::ifstream unix_table("/proc/net/unix");
+    std::string line;
+    std::getline(unix_table, line);
+    // Num RefCount Protocol Flags Type St Inode [Path]
+    while (std::getline(unix_table, line)) {
+        std::istringstream words(line);
+        std::string num, refs, protocol, flags, type, st;
+        unsigned long inode = 0;
+        if (words >> num >> refs >> protocol >> flags >> type >> st >> inode)
+            inodes.unix_domain.insert(inode);
+    }
+    return inodes;
+}
+
 bool eventually(const std::function<bool()>& condition, Duration timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {

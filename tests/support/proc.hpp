@@ -5,7 +5,10 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 namespace test {
@@ -30,6 +33,22 @@ bool all_reaped(const std::vector<pid_t>& pids);
 // Sums over processes, 0 for one that is gone: resident memory in KiB, utime + stime in seconds.
 long total_rss_kib(const std::vector<pid_t>& pids);
 double total_cpu_seconds(const std::vector<pid_t>& pids);
+
+// Every open fd of a process and what its /proc/PID/fd link names: "socket:[123]", "anon_inode:[eventpoll]",
+// "/dev/null"… Empty when the process is gone.
+std::map<int, std::string> fd_targets(pid_t pid);
+// The inode of a "socket:[123]" link target; std::nullopt for anything else.
+std::optional<unsigned long> socket_inode(const std::string& target);
+// The fds that epoll instance `epfd` of process `pid` watches (the "tfd:" lines of /proc/PID/fdinfo/EPFD).
+std::set<int> epoll_watched_fds(pid_t pid, int epfd);
+// Socket inodes of this network namespace by kind: TCP (IPv4 and IPv6) in LISTEN state, TCP in any other
+// state, and AF_UNIX (/proc/net/tcp, tcp6, unix).
+struct SocketInodes {
+    std::set<unsigned long> tcp_listening;
+    std::set<unsigned long> tcp_other;
+    std::set<unsigned long> unix_domain;
+};
+SocketInodes socket_inodes();
 
 // Polls `condition` every few milliseconds until it holds or `timeout` passes. For facts with no readiness
 // signal of their own (a pid leaving /proc); never a substitute for one.

@@ -1,0 +1,119 @@
+// accepting.cpp: the worker's side of the listening sockets: accepting, pausing, taking on a connection.
+#include "worker/accepting.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "base/log.hpp"
+#include "os/event_tag.hpp"
+#include "worker/worker_loop.hpp"
+
+namespace echo {
+namespace {
+
+// After EMFILE/ENFILE/ENOBUFS/ENOMEM: back off rather than spin on the error (RUNBOOK.md "Limits").
+constexpr Duration kAcceptPause = milliseconds(250);
+constexpr int kAcceptBatch = 64;
+
+}  // namespace
+
+void WorkerLoop::on_listener(int fd, TimePoint now) {
+    for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
+        if (open_ >= settings_.max_connections) {
+            warn_at_capacity(now);
+            return;
+        }
+        int client = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (client >= 0) {
+            add_connection(UniqueFd(client), now);
+            continue;
+        }
+        switch (errno) {
+            case EAGAIN:
+                return;  // another worker took it, or the backlog is empty
+            case EINTR:
+            case ECONNABORTED:  // the client gave up while queued
+            case EPROTO:
+            case EPERM:  // a firewall rule refused it
+                continue;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
+                pause_accepting(errno, now);
+                return;
+            default:
+                pause_accepting(errno, now);  // unknown: treat like exhaustion rather than spin on it
+                return;
+        }
+    }
+}
+
+void WorkerLoop::warn_at_capacity(TimePoint now) {
+    capacity_warning_.warn(now, "at --max-connections {}: new connections wait in the backlog",
+                           settings_.max_connections);
+    at_capacity_ = true;
+    refresh_accepting();
+}
+
+void WorkerLoop::pause_accepting(int err, TimePoint now) {
+    // With a level-triggered listener, retrying at once would spin on the same error while the backlog is
+    // non-empty: stop watching the listeners for a while instead.
+    accept_warning_.warn(now, "accept4() failed: {}; pausing accepts for {}ms with {} connection(s) open",
+                         errno_text(err), std::chrono::duration_cast<milliseconds>(kAcceptPause).count(),
+                         open_);
+    accept_resume_at_ = now + kAcceptPause;
+    refresh_accepting();
+}
+
+void WorkerLoop::add_connection(UniqueFd fd, TimePoint now) {
+    int one = 1;
+    // Echo replies are small writes that must not wait for Nagle. Fails with EOPNOTSUPP on AF_UNIX sockets a
+    // .socket unit may pass: nothing to disable there, ignored.
+    (void)setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto index = static_cast<std::size_t>(fd.get());
+    int raw = fd.get();
+    if (by_fd_.size() <= index) by_fd_.resize(index + 1);
+    auto conn = std::make_unique<Connection>(std::move(fd), settings_.buffer_size, now);
+    if (int r = epoll_.add(raw, EPOLLIN, EventTag::of(raw, Source::Client)); r < 0) {
+        spdlog::warn("epoll_ctl(ADD) failed for a new connection: {}; closing it", errno_text(r));
+        return;  // conn's destructor closes the socket
+    }
+    conn->set_armed(EPOLLIN);
+    ++open_;
+    ++accepted_;
+    memory_return_.opened(open_);
+    by_fd_[index] = std::move(conn);
+    idle_.touch(*by_fd_[index]);
+}
+
+void WorkerLoop::refresh_accepting() {
+    bool want = should_accept();
+    if (want == accepting_) return;
+    if (!want) {
+        for (auto& l : listeners_) {
+            // Only ENOENT can be left once it was added, and then it is not registered either: logged, and
+            // the listener counts as removed.
+            if (int r = epoll_.remove(l.get()); r < 0)
+                spdlog::error("epoll_ctl(DEL) on listening fd {} failed: {}", l.get(), errno_text(r));
+        }
+        accepting_ = false;
+        return;
+    }
+    // EPOLLEXCLUSIVE: one connection wakes one worker, not all of them (RUNBOOK.md "Architecture"). Such a
+    // registration cannot be modified, only removed and added again. The listeners are added all or none.
+    auto failure = add_all_or_none(
+        start_.listen_fds,
+        [&](int fd) { return epoll_.add(fd, EPOLLIN | EPOLLEXCLUSIVE, EventTag::of(fd, Source::Listener)); },
+        [&](int fd) { return epoll_.remove(fd); });
+    if (failure.error < 0) {
+        spdlog::error("epoll_ctl(ADD) on listening fd {} failed: {}", failure.fd, errno_text(failure.error));
+        return;
+    }
+    accepting_ = true;
+}
+
+}  // namespace echo

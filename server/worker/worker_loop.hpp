@@ -1,0 +1,104 @@
+// worker_loop.hpp: the worker's event loop: its state, the events that move it, the handlers that act.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/rate_limited_log.hpp"
+#include "base/unique_fd.hpp"
+#include "os/epoll.hpp"
+#include "os/signals.hpp"
+#include "os/timer_fd.hpp"
+#include "worker/connection.hpp"
+#include "worker/idle_list.hpp"
+#include "worker/memory_return.hpp"
+#include "worker/worker.hpp"
+#include "worker/worker_report.hpp"
+
+namespace echo {
+
+class WorkerLoop {
+  public:
+    WorkerLoop(const WorkerSettings& settings, WorkerStart start, Epoll epoll, SignalFd signals,
+               TimerFd timer);
+
+    // Serves until the state machine reaches Done; returns the worker's exit status.
+    int run();
+
+  private:
+    // Serving: accepting and echoing. Draining: not accepting, echoing the busy connections until they are
+    // done or the drain deadline passes (RUNBOOK.md "Graceful stop"). Done: the loop ends.
+    enum class State { Serving, Draining, Done };
+    // What can change the state. Handlers report these to decide(); they never change the state themselves.
+    enum class Event {
+        Stop,           // SIGTERM or SIGINT
+        FastStop,       // SIGQUIT
+        MasterGone,     // the channel hung up
+        DrainDeadline,  // --drain-timeout passed
+        LifetimeEnd,    // the zombie demonstration's lifetime passed
+        AllClosed,      // the last open connection closed
+    };
+
+    // The one place that decides: (state, event) -> action and next state.
+    void decide(Event event, TimePoint now);
+    // Whether the listeners should be in the epoll set now, and whether a connection should be closed after
+    // an I/O step: the two standing questions the state answers.
+    bool should_accept() const;
+    bool should_close(const Connection& c, IoOutcome outcome, TimePoint now) const;
+
+    // Handlers: one per source, each acting on what it read.
+    void on_signal(TimePoint now);
+    void on_timer(TimePoint now);
+    void on_listener(int fd, TimePoint now);
+    void on_client(int fd, std::uint32_t events, TimePoint now);
+
+    // Actions (accepting.cpp for the first four).
+    void refresh_accepting();
+    void pause_accepting(int err, TimePoint now);
+    void add_connection(UniqueFd fd, TimePoint now);
+    void warn_at_capacity(TimePoint now);
+    void close_connection(Connection& c);
+    void update_interest(Connection& c);
+    void expire_idle(TimePoint now);
+    void begin_drain(TimePoint now);
+    std::size_t close_idle_for_drain(TimePoint now);
+    void finish(const char* why);
+    void send_report(WorkerReport::Kind kind);
+    void arm_timer();
+
+    const WorkerSettings settings_;
+    WorkerStart start_;
+    Epoll epoll_;
+    SignalFd signals_;
+    TimerFd timer_;
+    std::unique_ptr<char[]> scratch_;  // one per worker: the direct echo path copies nothing per connection
+    std::vector<UniqueFd> listeners_;  // our copies of start_.listen_fds, closed when the drain begins
+    std::vector<std::unique_ptr<Connection>> by_fd_;
+    IdleList<Connection, &Connection::idle_hook> idle_;  // least recently active first
+
+    State state_ = State::Serving;
+    const char* exit_reason_ = "";
+    bool accepting_ = false;
+    bool at_capacity_ = false;
+    bool signal_read_failed_ = false;            // logged once; see on_signal()
+    std::optional<TimePoint> accept_resume_at_;  // set while paused after a resource error
+    std::optional<TimePoint> drain_deadline_;
+    std::optional<TimePoint> next_drain_sweep_;
+    std::optional<TimePoint> lifetime_end_;
+    TimePoint next_heartbeat_{};
+    std::optional<TimePoint> timer_armed_for_;
+    RateLimitedWarning accept_warning_;
+    RateLimitedWarning capacity_warning_;
+
+    std::uint32_t open_ = 0;
+    MemoryReturn memory_return_;
+    std::uint64_t accepted_ = 0;
+    EchoCounters counters_;
+};
+
+}  // namespace echo
