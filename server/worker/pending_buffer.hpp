@@ -8,7 +8,8 @@
 
 namespace echo {
 
-// An idle connection owns no storage: the memory cost of a held connection stays at its bookkeeping (R4).
+// An idle connection owns no storage: the memory cost of a held connection stays at its bookkeeping
+// (RUNBOOK.md "Architecture").
 // Storage appears when a write comes up short and goes when the backlog has been written out.
 class PendingBuffer {
   public:
