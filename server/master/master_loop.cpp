@@ -97,10 +97,7 @@ int MasterLoop::run(TimePoint now) {
     }
     for (const auto& l : listeners_)
         spdlog::info("listening on {}{}", l.name, from_systemd_ ? " (passed by systemd)" : "");
-    if (config_.zombie_mode)
-        spdlog::warn("zombie mode: exited workers will NOT be reaped (a demonstration; SIGUSR2 reaps them)");
     if (notifier_.watchdog_interval()) next_watchdog_ = now;
-    spdlog::info("starting {} worker(s)", config_.workers);
     execute(supervisor_.start(now), now);
 
     std::array<epoll_event, 64> events;

@@ -46,6 +46,11 @@ Supervisor::Supervisor(SupervisorSettings settings, std::string listening_on, Ti
 
 Actions Supervisor::start(TimePoint now) {
     Actions out;
+    if (zombies_.enabled())
+        out.push_back(Action::log(spdlog::level::warn,
+                                  "zombie mode: exited workers will NOT be reaped (a "
+                                  "demonstration; SIGUSR2 reaps them)"));
+    out.push_back(Action::log(spdlog::level::info, fmt::format("starting {} worker(s)", target_)));
     reconcile(now, out);
     return out;
 }

@@ -232,3 +232,12 @@ TEST_CASE("supervisor: docs/ARCHITECTURE.md shows the table the supervisor runs"
     // On a mismatch, the expected text is printed: paste it between the markers.
     CHECK_MESSAGE(shown == Supervisor::table_markdown(), "expected:\n" << Supervisor::table_markdown());
 }
+
+TEST_CASE("supervisor: the zombie demonstration announces itself at start, once") {
+    SupervisorSettings zombie = default_settings();
+    zombie.zombie_mode = true;
+    Harness h(zombie);
+    CHECK(logged(h.seen, "zombie mode: exited workers will NOT be reaped") == 1);
+    CHECK(logged(h.seen, "starting 2 worker(s)") == 1);
+    CHECK(logged(Harness().seen, "zombie mode") == 0);
+}
