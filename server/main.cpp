@@ -67,6 +67,13 @@ int main(int argc, char** argv) {
     if (!listeners.ok()) return kExitFailure;  // open_listeners() said which address and why
     // Once start-up's own calls (bind, /proc, setrlimit) are done, before any fork: RUNBOOK.md "Seccomp".
     const SeccompMode seccomp = config.seccomp;
+    // The workers' shared connection counts (RUNBOOK.md "Even load across workers"): mapped before any fork.
+    // Without it the workers still serve, each accepting as if alone.
+    auto board = LoadBoard::create();
+    if (!board.ok())
+        spdlog::warn("mmap() of the load board failed: {}; workers will not balance, ignoring",
+                     errno_text(board.error()));
+    LoadBoard* shared_board = board.ok() ? &board.value() : nullptr;
     if (!install_master_filter(seccomp)) return kExitFailure;
 
     // What a worker is handed at its fork: the listening sockets (shared by every worker, borrowed from the
@@ -75,12 +82,13 @@ int main(int argc, char** argv) {
     for (const auto& l : listeners->sockets)
         listen_fds.push_back(l.fd.get());
     const pid_t master_pid = getpid();
-    WorkerBody worker_body = [listen_fds, seccomp, master_pid](const Config& current, unsigned slot,
-                                                               UniqueFd channel) {
+    WorkerBody worker_body = [listen_fds, seccomp, master_pid, shared_board](
+                                 const Config& current, unsigned slot, std::optional<std::uint32_t> entry,
+                                 UniqueFd channel) {
         return run_worker(worker_settings(current, seccomp),
-                          WorkerStart{slot, std::move(channel), master_pid, listen_fds});
+                          WorkerStart{slot, std::move(channel), master_pid, listen_fds, shared_board, entry});
     };
     ConfigReload reload = [args, cpus] { return parse_config(args, process_environment(), cpus); };
-    return run_master(
-        {std::move(config), std::move(listeners).value(), std::move(worker_body), std::move(reload)});
+    return run_master({std::move(config), std::move(listeners).value(), std::move(worker_body), shared_board,
+                       std::move(reload)});
 }

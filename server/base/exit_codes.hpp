@@ -4,7 +4,7 @@
 namespace echo {
 
 // Master exit statuses (RUNBOOK.md "Exit codes").
-inline constexpr int kExitOk = 0;                // stopped cleanly: every worker exited on its own
+inline constexpr int kExitOk = 0;  // stopped cleanly: every worker exited on its own
 // Runtime failure: a listener could not be opened, the event loop or the seccomp filter could not be set
 // up, or every worker failed with kWorkerExitFatal. A failed fork() is not one: the master retries it.
 inline constexpr int kExitFailure = 1;

@@ -1,4 +1,5 @@
-// log_level.hpp: the log levels an operator can choose (--log-level), apart from the logger that applies them.
+// log_level.hpp: the log levels an operator can choose (--log-level), apart from the logger that applies
+// them.
 #pragma once
 
 namespace echo {

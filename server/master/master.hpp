@@ -8,6 +8,7 @@
 #include "config/config.hpp"
 #include "os/listener.hpp"
 #include "os/signals.hpp"
+#include "worker/load_board.hpp"
 
 namespace echo {
 
@@ -18,7 +19,9 @@ sigset_t master_signals();
 // The worker's whole life, as main() binds it: given the configuration current at the fork, its slot and
 // its end of the report channel, returns its exit status. The master forks; it does not know what a worker
 // does (nginx's ngx_spawn_process takes the child's body the same way).
-using WorkerBody = std::function<int(const Config& config, unsigned slot, UniqueFd channel)>;
+// `load_entry` is its entry of the shared LoadBoard, claimed by the master for this process.
+using WorkerBody = std::function<int(const Config& config, unsigned slot,
+                                     std::optional<std::uint32_t> load_entry, UniqueFd channel)>;
 
 // Re-reads the configuration from where main() first read it (command line, environment, config file).
 using ConfigReload = std::function<ParsedConfig()>;
@@ -27,6 +30,7 @@ struct MasterSetup {
     Config config;
     Listeners listeners;
     WorkerBody worker_body;
+    LoadBoard* board = nullptr;  // the master claims and frees the workers' entries; null: no balancing
     ConfigReload reload;
 };
 

@@ -36,6 +36,11 @@ SupervisorSettings supervisor_settings(const Config& c) {
 struct Channel {
     pid_t pid;
     UniqueFd fd;
+    // Its epoll tag. Not the fd: a channel closed while handling one event of a batch can have its number
+    // reused at once by the next worker's channel, and a stale event later in the same batch (its HUP) would
+    // then be taken for the new worker's.
+    std::uint32_t id;
+    std::optional<std::uint32_t> load_entry;  // freed with the channel: a closed channel means it has exited
 };
 
 class MasterLoop {
@@ -43,6 +48,7 @@ class MasterLoop {
     MasterLoop(MasterSetup setup, Epoll epoll, SignalFd signals, TimerFd timer, TimePoint now)
         : config_(std::move(setup.config)),
           worker_body_(std::move(setup.worker_body)),
+          board_(setup.board),
           reload_(std::move(setup.reload)),
           listeners_(std::move(setup.listeners.sockets)),
           from_systemd_(setup.listeners.from_systemd),
@@ -57,7 +63,7 @@ class MasterLoop {
     // Handlers: read one source, hand what it said to the supervisor.
     void on_signals(TimePoint now);
     void on_timer(TimePoint now);
-    void on_channel(int fd, std::uint32_t events, TimePoint now);
+    void on_channel(std::uint32_t id, std::uint32_t events, TimePoint now);
     void drain_channel(const Channel& channel, TimePoint now);
 
     // Carrying out the supervisor's actions.
@@ -72,6 +78,7 @@ class MasterLoop {
 
     Config config_;
     WorkerBody worker_body_;
+    LoadBoard* board_;
     ConfigReload reload_;
     std::vector<Listener> listeners_;
     bool from_systemd_;
@@ -81,6 +88,7 @@ class MasterLoop {
     Notifier notifier_;
     Supervisor supervisor_;
     std::vector<Channel> channels_;
+    std::uint32_t next_channel_id_ = 0;
 
     std::optional<TimePoint> next_watchdog_;
     std::optional<TimePoint> expected_wake_;
@@ -128,7 +136,7 @@ int MasterLoop::run(TimePoint now) {
                     on_timer(now);
                     break;
                 case Source::Channel:
-                    on_channel(tag.fd(), ev.events, now);
+                    on_channel(tag.id, ev.events, now);
                     break;
                 case Source::Listener:
                 case Source::Client:
@@ -158,8 +166,13 @@ void MasterLoop::on_signals(TimePoint now) {
 void MasterLoop::on_timer(TimePoint now) {
     timer_.acknowledge();
     // Reports may be queued: the supervisor judges heartbeats on them, not on when the loop last looked.
-    for (std::size_t i = 0; i < channels_.size(); ++i)
-        drain_channel(channels_[i], now);
+    std::vector<pid_t> pids;
+    for (const auto& c : channels_)
+        pids.push_back(c.pid);
+    for (pid_t pid : pids) {  // by pid: what a report leads to may add or remove channels
+        auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.pid == pid; });
+        if (it != channels_.end()) drain_channel(*it, now);
+    }
     execute(supervisor_.on_tick(now), now);
     if (next_watchdog_ && now >= *next_watchdog_) {
         // Sent from the loop itself: a master wedged anywhere stops sending and systemd restarts it (R31).
@@ -168,8 +181,8 @@ void MasterLoop::on_timer(TimePoint now) {
     }
 }
 
-void MasterLoop::on_channel(int fd, std::uint32_t events, TimePoint now) {
-    auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.fd.get() == fd; });
+void MasterLoop::on_channel(std::uint32_t id, std::uint32_t events, TimePoint now) {
+    auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.id == id; });
     if (it == channels_.end()) return;
     pid_t pid = it->pid;
     drain_channel(*it, now);
@@ -234,18 +247,24 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
 }
 
 void MasterLoop::spawn(unsigned slot, TimePoint now) {
+    std::optional<std::uint32_t> entry = board_ ? board_->claim() : std::nullopt;
     auto child =
-        spawn_child([&](UniqueFd channel) { return worker_body_(config_, slot, std::move(channel)); });
-    if (!child.ok()) return execute(supervisor_.on_fork_failed(slot, child.error(), now), now);
+        spawn_child([&](UniqueFd channel) { return worker_body_(config_, slot, entry, std::move(channel)); });
+    if (!child.ok()) {
+        if (entry) board_->release(*entry);
+        return execute(supervisor_.on_fork_failed(slot, child.error(), now), now);
+    }
     int fd = child->channel.get();
-    if (int r = epoll_.add(fd, EPOLLIN, EventTag::of(fd, Source::Channel)); r < 0) {
+    std::uint32_t id = next_channel_id_++;
+    if (int r = epoll_.add(fd, EPOLLIN, {Source::Channel, id}); r < 0) {
         // Its reports could never be read: it would never count as serving (so READY=1 and a reload would
         // never come) and, with heartbeats on, would be killed as hung. Undo the spawn and back off instead.
         spdlog::error("epoll_ctl() failed for worker {}'s channel: {}; killing it", slot, errno_text(r));
-        (void)kill(child->pid, SIGKILL);  // reaped as a child that was not a worker
+        (void)kill(child->pid, SIGKILL);     // reaped as a child that was not a worker
+        if (entry) board_->release(*entry);  // it may write once more before it dies: the next owner rewrites
         return execute(supervisor_.on_fork_failed(slot, r, now), now);
     }
-    channels_.push_back({child->pid, std::move(child->channel)});
+    channels_.push_back({child->pid, std::move(child->channel), id, entry});
     execute(supervisor_.on_spawned(slot, child->pid, now), now);
 }
 
@@ -283,6 +302,7 @@ void MasterLoop::forget_channel(pid_t pid) {
     // Removed explicitly: a child forked a moment ago may still hold a copy of this fd, and an epoll
     // registration lives as long as any copy does. ENOENT/EBADF cannot happen for a registered fd; ignored.
     (void)epoll_.remove(it->fd.get());
+    if (it->load_entry) board_->release(*it->load_entry);
     channels_.erase(it);
 }
 

@@ -17,11 +17,22 @@ namespace {
 // After EMFILE/ENFILE/ENOBUFS/ENOMEM: back off rather than spin on the error (RUNBOOK.md "Limits").
 constexpr Duration kAcceptPause = milliseconds(250);
 constexpr int kAcceptBatch = 64;
+// While the balance keeps a worker from accepting, how often it looks at the others' figures again: a worker
+// behind by more than the margin rejoins within this, and an idle board costs nothing (no one is behind).
+constexpr Duration kBalanceRecheck = milliseconds(20);
 
 }  // namespace
 
 void WorkerLoop::on_listener(int fd, TimePoint now) {
-    for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
+    accept_from(fd, now);
+}
+
+// A wake-up for a listener is this worker's to use: with EPOLLEXCLUSIVE the kernel woke no other worker for
+// that connection. So at least one accept is tried even when the balance took the listeners away earlier in
+// this batch (a close can), and after that the loop goes on only while the worker still wants more.
+void WorkerLoop::accept_from(int fd, TimePoint now) {
+    for (int i = 0; i < kAcceptBatch && (accepting_ || i == 0); ++i) {
+        if (state_ != State::Serving || accept_resume_at_) return;
         if (open_ >= settings_.max_connections) {
             warn_at_capacity(now);
             return;
@@ -88,10 +99,34 @@ void WorkerLoop::add_connection(UniqueFd fd, TimePoint now) {
     memory_return_.opened(open_);
     by_fd_[index] = std::move(conn);
     idle_.touch(*by_fd_[index]);
+    // After each accept, not each batch: a worker that got ahead leaves the listeners before the next
+    // connection arrives, so the kernel's one wake-up goes to a worker that wants it. Having been woken,
+    // it took this one: every wake-up accepts at least one connection, so none waits for nobody.
+    refresh_accepting();
+}
+
+// Leaving the listeners for the balance's sake can swallow a wake-up: one the kernel gave this worker for a
+// connection that arrived while it was busy, whose readiness the EPOLL_CTL_DEL just removed, and for which
+// no other worker was woken. Such a connection would wait for the next arrival. So, once out of the wait
+// queues (arrivals from now on wake the others), whatever is already queued is taken here. Usually there is
+// nothing, and this costs one accept4() that fails with EAGAIN per listener.
+void WorkerLoop::take_absorbed_wakeups() {
+    TimePoint now = Clock::now();
+    for (int fd : start_.listen_fds)
+        accept_from(fd, now);
+}
+
+void WorkerLoop::publish_load() {
+    if (start_.board != nullptr && start_.load_entry)
+        start_.board->publish(*start_.load_entry, open_, able_to_accept(), Clock::now());
 }
 
 void WorkerLoop::refresh_accepting() {
-    bool want = should_accept();
+    publish_load();
+    bool able = able_to_accept();
+    bool want = able && balance_allows();
+    if (able && !want && !balance_recheck_at_) balance_recheck_at_ = Clock::now() + kBalanceRecheck;
+    if (want || !able) balance_recheck_at_.reset();
     if (want == accepting_) return;
     if (!want) {
         for (auto& l : listeners_) {
@@ -101,6 +136,7 @@ void WorkerLoop::refresh_accepting() {
                 spdlog::error("epoll_ctl(DEL) on listening fd {} failed: {}", l.get(), errno_text(r));
         }
         accepting_ = false;
+        if (able) take_absorbed_wakeups();
         return;
     }
     // EPOLLEXCLUSIVE: one connection wakes one worker, not all of them (RUNBOOK.md "Architecture"). Such a

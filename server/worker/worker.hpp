@@ -4,11 +4,14 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "base/clock.hpp"
 #include "base/unique_fd.hpp"
 #include "config/config.hpp"
+#include "worker/load_board.hpp"
 
 namespace echo {
 
@@ -34,6 +37,10 @@ struct WorkerStart {
     UniqueFd channel;             // its end of the report channel to the master
     pid_t master_pid = 0;         // to notice a master that died before PR_SET_PDEATHSIG was set
     std::vector<int> listen_fds;  // borrowed from the master's listeners, shared by every worker
+    // Where it publishes its connection count and reads the others' (balance.hpp); null or no entry: it
+    // accepts without balancing.
+    LoadBoard* board = nullptr;
+    std::optional<std::uint32_t> load_entry;
 };
 
 // Runs in the child right after fork(): resets what it inherited, serves until told to stop, and returns the

@@ -1,6 +1,8 @@
 // worker_loop.cpp: the worker's event loop: one decision point, and the handlers that echo, expire and drain.
 #include "worker/worker_loop.hpp"
 
+#include "worker/balance.hpp"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -134,8 +136,17 @@ void WorkerLoop::decide(Event event, TimePoint now) {
     if (state_ == State::Draining && open_ == 0) finish("drained");
 }
 
-bool WorkerLoop::should_accept() const {
+bool WorkerLoop::able_to_accept() const {
     return state_ == State::Serving && !at_capacity_ && !accept_resume_at_;
+}
+
+bool WorkerLoop::should_accept() const {
+    return able_to_accept() && balance_allows();
+}
+
+bool WorkerLoop::balance_allows() const {
+    if (start_.board == nullptr || !start_.load_entry) return true;
+    return may_take_more(open_, start_.board->least_loaded_other(*start_.load_entry, Clock::now()));
 }
 
 bool WorkerLoop::should_close(const Connection& c, IoOutcome outcome, TimePoint now) const {
@@ -173,12 +184,17 @@ void WorkerLoop::on_timer(TimePoint now) {
     timer_armed_for_.reset();
     if (now >= next_heartbeat_) {
         send_report(WorkerReport::Kind::Heartbeat);
+        publish_load();  // keeps its figure fresh for the others (LoadBoard::kStale)
         next_heartbeat_ = now + settings_.heartbeat_interval;
     }
     expire_idle(now);
     if (due(accept_resume_at_, now)) {
         accept_resume_at_.reset();
         refresh_accepting();
+    }
+    if (due(balance_recheck_at_, now)) {
+        balance_recheck_at_.reset();
+        refresh_accepting();  // the others' figures may have moved; sets the next recheck if still behind
     }
     if (due(drain_deadline_, now)) {
         decide(Event::DrainDeadline, now);
@@ -232,10 +248,8 @@ void WorkerLoop::close_connection(Connection& c) {
     --open_;
     if (memory_return_.due_after_close(open_) && trim_heap())
         spdlog::debug("returned freed memory to the kernel; {} connection(s) open", open_);
-    if (at_capacity_ && open_ < settings_.max_connections) {
-        at_capacity_ = false;
-        refresh_accepting();
-    }
+    if (at_capacity_ && open_ < settings_.max_connections) at_capacity_ = false;
+    refresh_accepting();  // one fewer may put it back among the least loaded
 }
 
 void WorkerLoop::expire_idle(TimePoint now) {
@@ -288,7 +302,8 @@ void WorkerLoop::arm_timer() {
     TimePoint next = next_heartbeat_;
     if (settings_.idle_timeout > Duration::zero() && !idle_.empty())
         next = std::min(next, idle_.oldest()->last_activity() + settings_.idle_timeout);
-    for (const auto& t : {accept_resume_at_, drain_deadline_, next_drain_sweep_, lifetime_end_})
+    for (const auto& t :
+         {accept_resume_at_, balance_recheck_at_, drain_deadline_, next_drain_sweep_, lifetime_end_})
         if (t) next = std::min(next, *t);
     // Every client event moves the idle deadline later; re-arming for it would cost a timerfd_settime() per
     // message. A timer armed no later than needed is left alone: if it fires early, on_timer() finds nothing

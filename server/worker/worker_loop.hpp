@@ -49,6 +49,9 @@ class WorkerLoop {
     // Whether the listeners should be in the epoll set now, and whether a connection should be closed after
     // an I/O step: the two standing questions the state answers.
     bool should_accept() const;
+    // Serving and with room: it would accept if the balance let it (what it tells the other workers).
+    bool able_to_accept() const;
+    bool balance_allows() const;
     bool should_close(const Connection& c, IoOutcome outcome, TimePoint now) const;
 
     // Handlers: one per source, each acting on what it read.
@@ -59,6 +62,9 @@ class WorkerLoop {
 
     // Actions (accepting.cpp for the first four).
     void refresh_accepting();
+    void accept_from(int fd, TimePoint now);
+    void take_absorbed_wakeups();
+    void publish_load();
     void pause_accepting(int err, TimePoint now);
     void add_connection(UniqueFd fd, TimePoint now);
     void warn_at_capacity(TimePoint now);
@@ -85,8 +91,9 @@ class WorkerLoop {
     const char* exit_reason_ = "";
     bool accepting_ = false;
     bool at_capacity_ = false;
-    bool signal_read_failed_ = false;            // logged once; see on_signal()
-    std::optional<TimePoint> accept_resume_at_;  // set while paused after a resource error
+    bool signal_read_failed_ = false;              // logged once; see on_signal()
+    std::optional<TimePoint> accept_resume_at_;    // set while paused after a resource error
+    std::optional<TimePoint> balance_recheck_at_;  // set while the balance keeps it from accepting
     std::optional<TimePoint> drain_deadline_;
     std::optional<TimePoint> next_drain_sweep_;
     std::optional<TimePoint> lifetime_end_;

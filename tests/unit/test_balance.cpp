@@ -1,0 +1,76 @@
+// test_balance.cpp: the balancing rule, and the shared board it reads, without a second process.
+#include <doctest/doctest.h>
+
+#include "worker/balance.hpp"
+#include "worker/load_board.hpp"
+
+using namespace echo;
+
+TEST_CASE("balance: a worker alone, or with no other able to accept, always takes more") {
+    CHECK(may_take_more(0, std::nullopt));
+    CHECK(may_take_more(100000, std::nullopt));
+}
+
+TEST_CASE("balance: a worker takes more while within the margin of the least loaded other") {
+    CHECK(may_take_more(0, 0));
+    CHECK(may_take_more(1, 0));   // margin 1
+    CHECK(!may_take_more(2, 0));  // two ahead of an idle worker: leave the next one to it
+    CHECK(may_take_more(50, 49));
+    CHECK(may_take_more(52, 50));  // margin 1 + 52/32 = 2
+    CHECK(!may_take_more(53, 50));
+    CHECK(may_take_more(5000, 4900));  // margin 1 + 5000/32 = 157
+    CHECK(!may_take_more(5200, 4900));
+    // The least loaded worker always qualifies against anyone, so some worker is always accepting.
+    for (std::uint32_t least = 0; least < 3000; least += 7)
+        CHECK(may_take_more(least, least));
+}
+
+TEST_CASE("balance: with the rule, the busiest of two holds at most a margin more than the other") {
+    // Connections arrive one by one; each goes to a worker that may take more (the first that may, as
+    // EPOLLEXCLUSIVE wakes the same one whenever it can).
+    std::uint32_t a = 0, b = 0;
+    for (int i = 0; i < 10000; ++i) {
+        if (may_take_more(a, b))
+            ++a;
+        else
+            ++b;
+    }
+    CHECK(a - b <= balance_margin(a) + 1);
+}
+
+TEST_CASE("load board: entries are claimed, published, read and released") {
+    const TimePoint t0 = TimePoint{} + seconds(5000);
+    auto board = LoadBoard::create();
+    REQUIRE(board.ok());
+    auto first = board->claim(), second = board->claim(), third = board->claim();
+    REQUIRE(first);
+    REQUIRE(second);
+    REQUIRE(third);
+    CHECK(*first != *second);
+    // Claimed but not yet published: not counted as able to accept.
+    CHECK(!board->least_loaded_other(*first, t0));
+    board->publish(*second, 40, true, t0);
+    board->publish(*third, 10, false, t0);  // at capacity or draining: never "the least loaded"
+    CHECK(board->least_loaded_other(*first, t0) == 40u);
+    CHECK(!board->least_loaded_other(*second, t0));  // itself is not an "other"
+    board->publish(*third, 10, true, t0);
+    CHECK(board->least_loaded_other(*first, t0) == 10u);
+    board->release(*third);
+    CHECK(board->least_loaded_other(*first, t0) == 40u);
+    // A figure older than kStale is not believed: a stopped worker must not hold the others back.
+    board->publish(*third, 10, true, t0);
+    CHECK(board->least_loaded_other(*first, t0 + LoadBoard::kStale - milliseconds(1)) == 10u);
+    CHECK(board->least_loaded_other(*first, t0 + LoadBoard::kStale + milliseconds(1)) == std::nullopt);
+    board->release(*third);
+    auto again = board->claim();
+    REQUIRE(again);
+    CHECK(*again == *third);  // the lowest free entry is reused, so the scanned range stays short
+}
+
+TEST_CASE("load board: every entry can be claimed once, then claims fail cleanly") {
+    auto board = LoadBoard::create();
+    REQUIRE(board.ok());
+    for (std::uint32_t i = 0; i < LoadBoard::kEntries; ++i)
+        REQUIRE(board->claim());
+    CHECK(!board->claim());
+}
