@@ -3,8 +3,12 @@
 //
 // One level-triggered epoll loop per process: read once, write it back; only a short write allocates (the
 // unsent tail) and parks the connection on EPOLLOUT until it drains, so memory stays bounded. With -w N the
-// parent pre-forks N workers that share one listening socket through EPOLLEXCLUSIVE. SIGTERM/SIGINT stop it
-// with exit status 0. It prints the same "ready:" line as echo-hardened so scripts drive both alike.
+// parent pre-forks N workers that share one listening socket through EPOLLEXCLUSIVE; with --reuseport each
+// worker has a listening socket of its own on the same port (SO_REUSEPORT), and the kernel picks one per
+// connection by a hash of its addresses: the spread bench/balance-bench.sh holds the other servers to.
+// SIGTERM/SIGINT stop it with exit status 0; SIGUSR1 to a worker makes it print how many connections it has
+// accepted (the balance benchmark's count under churn, where connections live too briefly to be seen open).
+// It prints the same "ready:" line as echo-hardened so scripts drive both alike.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,6 +43,7 @@ constexpr int kMaxEvents = 256;
 // Marks the two non-connection sources in epoll_event.data.ptr.
 char listen_tag;
 char signal_tag;
+unsigned long accepted = 0;  // this worker's, for SIGUSR1
 
 [[noreturn]] void die(const char* what) {
     std::fprintf(stderr, "epoll-floor: %s: %s\n", what, std::strerror(errno));
@@ -46,7 +51,8 @@ char signal_tag;
 }
 
 [[noreturn]] void usage(const std::string& message) {
-    std::fprintf(stderr, "epoll-floor: %s (usage: epoll-floor [--listen ADDR:PORT] [-w|--workers N])\n",
+    std::fprintf(stderr,
+                 "epoll-floor: %s (usage: epoll-floor [--listen ADDR:PORT] [-w|--workers N] [--reuseport])\n",
                  message.c_str());
     std::exit(2);
 }
@@ -102,11 +108,14 @@ std::string describe(const sockaddr_storage& addr) {
     return "[" + std::string(host) + "]:" + std::to_string(ntohs(v6->sin6_port));
 }
 
-int open_listener(Listen& l) {
+// The first call may bind port 0; it rewrites l.addr with the port the kernel chose, so the SO_REUSEPORT
+// siblings opened after it join the same port.
+int open_listener(Listen& l, bool reuseport) {
     const int fd = ::socket(l.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) die("socket()");
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuseport && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) die("SO_REUSEPORT");
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&l.addr), l.len) != 0) die("bind()");
     if (::listen(fd, SOMAXCONN) != 0) die("listen()");
     l.len = sizeof l.addr;
@@ -166,6 +175,7 @@ void accept_all(int epfd, int listen_fd) {
             }
             return;
         }
+        ++accepted;
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         auto* c = new Connection{fd, {}, 0};
@@ -176,9 +186,19 @@ void accept_all(int epfd, int listen_fd) {
     }
 }
 
-[[noreturn]] void serve(int listen_fd, const sigset_t& stop_signals) {
+// Returns false for a stop request; answers SIGUSR1 with the accepted count.
+bool handle_signal(int sigfd) {
+    signalfd_siginfo info{};
+    if (::read(sigfd, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return true;
+    if (info.ssi_signo != SIGUSR1) return false;
+    std::fprintf(stderr, "epoll-floor: worker %d accepted %lu connections\n", static_cast<int>(::getpid()),
+                 accepted);
+    return true;
+}
+
+[[noreturn]] void serve(int listen_fd, const sigset_t& worker_signals) {
     const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
-    const int sigfd = ::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    const int sigfd = ::signalfd(-1, &worker_signals, SFD_NONBLOCK | SFD_CLOEXEC);
     if (epfd < 0 || sigfd < 0) die("epoll_create1()/signalfd()");
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLEXCLUSIVE;  // one accepting worker woken per connection, not all of them
@@ -196,6 +216,7 @@ void accept_all(int epfd, int listen_fd) {
         for (int i = 0; i < n; ++i) {
             void* tag = events[i].data.ptr;
             if (tag == &signal_tag) {
+                if (handle_signal(sigfd)) continue;
                 std::fflush(nullptr);
                 _exit(0);  // a forked worker must not run the parent's atexit handlers
             }
@@ -215,11 +236,16 @@ void accept_all(int epfd, int listen_fd) {
 int main(int argc, char** argv) {
     std::string listen_text = "127.0.0.1:7008";
     unsigned workers = 1;
+    bool reuseport = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
-            std::puts("usage: epoll-floor [--listen ADDR:PORT] [-w|--workers N]");
+            std::puts("usage: epoll-floor [--listen ADDR:PORT] [-w|--workers N] [--reuseport]");
             return 0;
+        }
+        if (arg == "--reuseport") {
+            reuseport = true;
+            continue;
         }
         if (i + 1 >= argc) usage("option '" + std::string(arg) + "' needs a value");
         const std::string_view value = argv[++i];
@@ -242,7 +268,11 @@ int main(int argc, char** argv) {
     }
     ::signal(SIGPIPE, SIG_IGN);
     Listen l = parse_listen(listen_text);
-    const int listen_fd = open_listener(l);
+    // One listener shared by every worker, or (--reuseport) one per worker, all open and listening before the
+    // first fork, so no connection finds the port closed once "ready" is printed.
+    std::vector<int> listeners(reuseport ? workers : 1);
+    for (int& fd : listeners)
+        fd = open_listener(l, reuseport);
 
     // Blocked before fork so a worker never misses a stop request between fork() and its signalfd.
     sigset_t stop_signals;
@@ -251,15 +281,18 @@ int main(int argc, char** argv) {
     sigaddset(&stop_signals, SIGINT);
     sigset_t master_signals = stop_signals;
     sigaddset(&master_signals, SIGCHLD);
+    sigset_t worker_signals = stop_signals;
+    sigaddset(&worker_signals, SIGUSR1);
     ::sigprocmask(SIG_BLOCK, &master_signals, nullptr);
+    ::sigprocmask(SIG_BLOCK, &worker_signals, nullptr);  // a SIGUSR1 to the parent stays pending, unanswered
 
     const auto ready = [&] {
-        std::fprintf(stderr, "ready: %u worker%s accepting on %s\n", workers, workers == 1 ? "" : "s",
-                     describe(l.addr).c_str());
+        std::fprintf(stderr, "ready: %u worker%s accepting on %s%s\n", workers, workers == 1 ? "" : "s",
+                     describe(l.addr).c_str(), reuseport ? " (SO_REUSEPORT, one socket per worker)" : "");
     };
     if (workers == 1) {
         ready();
-        serve(listen_fd, stop_signals);
+        serve(listeners[0], worker_signals);
     }
 
     const pid_t parent = ::getpid();
@@ -274,10 +307,18 @@ int main(int argc, char** argv) {
             sigemptyset(&chld);
             sigaddset(&chld, SIGCHLD);
             ::sigprocmask(SIG_UNBLOCK, &chld, nullptr);
-            serve(listen_fd, stop_signals);
+            // A sibling's listener left open here would stay in the SO_REUSEPORT group after that sibling
+            // died, and the connections hashed to it would never be accepted.
+            const int mine = listeners[reuseport ? w : 0];
+            for (const int fd : listeners)
+                if (fd != mine) ::close(fd);
+            serve(mine, worker_signals);
         }
         children.push_back(pid);
     }
+    if (reuseport)  // the workers hold them now; the parent accepts nothing
+        for (const int fd : listeners)
+            ::close(fd);
     ready();
 
     int status = 0;
