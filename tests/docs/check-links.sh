@@ -43,10 +43,23 @@ report() {
     broken=$((broken + 1))
 }
 
+# An awk function both programs share: true for a line that opens or closes a fenced code block, or lies inside
+# one (CommonMark: up to three spaces, then ``` or ~~~, closed by the same character at least as long).
+fence_awk='
+    function code_fence(line,   m) {
+        if (match(line, /^ ? ? ?(```+|~~~+)/)) {
+            m = substr(line, RSTART, RLENGTH)
+            gsub(/ /, "", m)
+            if (fence == "") { fence = m; return 1 }
+            if (substr(m, 1, 1) == substr(fence, 1, 1) && length(m) >= length(fence)) { fence = ""; return 1 }
+        }
+        return fence != ""
+    }'
+
 # headings FILE MODE: the file's headings outside fenced code blocks; MODE slug prints their anchors (and those of
 # <a id/name>), MODE text their titles without backticks.
 headings() {
-    awk -v mode="$2" '
+    awk -v mode="$2" "$fence_awk"'
         function slug(t,   s) {
             s = tolower(t)
             gsub(/[^a-z0-9 _-]/, "", s)
@@ -55,13 +68,7 @@ headings() {
         }
         {
             line = $0
-            if (match(line, /^ ? ? ?(```+|~~~+)/)) {
-                m = substr(line, RSTART, RLENGTH)
-                gsub(/ /, "", m)
-                if (fence == "") { fence = m; next }
-                if (substr(m, 1, 1) == substr(fence, 1, 1) && length(m) >= length(fence)) { fence = ""; next }
-            }
-            if (fence != "") next
+            if (code_fence(line)) next
             if (line ~ /^ ? ? ?#+([ \t]|$)/) {
                 t = line
                 sub(/^ *#+[ \t]*/, "", t)
@@ -121,16 +128,10 @@ for doc in "${docs[@]}"; do
                 report "$doc:$lineno: link to $target: no heading with anchor #$anchor in $file"
             fi
         fi
-    done < <(awk '
+    done < <(awk "$fence_awk"'
         {
             line = $0
-            if (match(line, /^ ? ? ?(```+|~~~+)/)) {
-                m = substr(line, RSTART, RLENGTH)
-                gsub(/ /, "", m)
-                if (fence == "") { fence = m; next }
-                if (substr(m, 1, 1) == substr(fence, 1, 1) && length(m) >= length(fence)) { fence = ""; next }
-            }
-            if (fence != "") next
+            if (code_fence(line)) next
             gsub(/``[^`]*``/, "", line)
             gsub(/`[^`]*`/, "", line)
             while (match(line, /\]\([^)]*\)/)) {

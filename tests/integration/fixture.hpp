@@ -33,6 +33,23 @@ inline std::unique_ptr<ServerProcess> start_server(std::vector<std::string> args
     return server;
 }
 
+// A server started the way systemd's socket activation starts one: the test binds a loopback socket and
+// passes it as LISTEN_FDS (the server then ignores --listen). The socket stays open as long as this does.
+struct ActivatedServer {
+    UniqueFd socket;
+    std::uint16_t port = 0;
+    std::unique_ptr<ServerProcess> server;
+};
+inline ActivatedServer start_activated(std::vector<std::string> args) {
+    ActivatedServer out;
+    out.socket = listen_loopback(out.port);
+    REQUIRE(out.socket.valid());
+    ServerOptions options;
+    options.pass_listen_fd = out.socket.get();
+    out.server = start_server(std::move(args), options);
+    return out;
+}
+
 // The ports of every "listening on 127.0.0.1:PORT" / "[::1]:PORT" line of a server's log, in order.
 inline std::vector<std::uint16_t> listening_ports(const std::string& log) {
     std::vector<std::uint16_t> ports;

@@ -59,13 +59,8 @@ TEST_CASE("400 connections on 2 workers: neither holds more than 65% of them (so
 }
 
 TEST_CASE("400 connections on 2 workers: neither holds more than 65% of them (socket passed by systemd)") {
-    std::uint16_t port = 0;
-    UniqueFd sock = listen_loopback(port);
-    REQUIRE(sock.valid());
-    ServerOptions options;
-    options.pass_listen_fd = sock.get();
-    auto server = start_server({"--workers", "2"}, options);
-    check_spread(*server, port);
+    auto activated = start_activated({"--workers", "2"});
+    check_spread(*activated.server, activated.port);
 }
 
 TEST_CASE("after SIGTTIN the new worker takes its share of new connections") {

@@ -39,16 +39,10 @@ TEST_CASE("several --listen addresses, IPv4 and IPv6, all echo") {
 }
 
 TEST_CASE("a socket passed by systemd (LISTEN_FDS) is used instead of --listen") {
-    std::uint16_t port = 0;
-    UniqueFd sock = listen_loopback(port);
-    REQUIRE(sock.valid());
-
-    ServerOptions options;
-    options.pass_listen_fd = sock.get();
-    auto server = start_server({"--listen", "127.0.0.1:1"}, options);  // would fail to bind as non-root
-    CHECK(server->log().find("listening on 127.0.0.1:" + std::to_string(port) + " (passed by systemd)") !=
-          std::string::npos);
-    CHECK(echo_once(port, "activated") == "activated");
+    auto activated = start_activated({"--listen", "127.0.0.1:1"});  // would fail to bind as non-root
+    CHECK(activated.server->log().find("listening on 127.0.0.1:" + std::to_string(activated.port) +
+                                       " (passed by systemd)") != std::string::npos);
+    CHECK(echo_once(activated.port, "activated") == "activated");
 }
 
 TEST_CASE("a passed fd that is not a listening socket is refused with a clear message") {
