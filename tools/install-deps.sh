@@ -2,7 +2,7 @@
 # Installs, from Debian's packages, everything the build, the tests and the runbook need. Idempotent.
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config clang-format
+  build-essential cmake ninja-build pkg-config clang-format clang dpkg-dev
   libsystemd-dev libfmt-dev libspdlog-dev doctest-dev libseccomp-dev
   netcat-openbsd procps util-linux iproute2 strace
   systemd systemd-container debootstrap
