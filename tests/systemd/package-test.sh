@@ -121,7 +121,7 @@ mapfile -t packages < <({
   echo "$owners"
   echo man-db
   for dep in $(dpkg-deb -f "$deb1" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/:.*//; s/ //g'); do
-    dpkg-query -W -f='${Package}\n' "$dep" 2>/dev/null || true
+    [[ $(dpkg-query -W -f='${db:Status-Status}' "$dep" 2>/dev/null) == installed ]] && echo "$dep"
   done
 } | grep -v '^$' | sort -u)
 root=$(container_root "${packages[@]}") || die "no container root (debootstrap)"
