@@ -135,7 +135,7 @@ for deb in "$deb1" "$deb2"; do
 done
 
 # ---- install: the socket is enabled and listening, the service waits for a connection
-apt_get() { in_ct env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0 --no-download "$@"; }
+apt_get() { in_ct env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0 "$@"; }  # the container has no network: nothing can be downloaded
 if apt_get install "/root/debs/$(basename "$deb1")" >"$tmp/install.log" 2>&1; then
   pass "apt-get install ./$(basename "$deb1")"
 else
