@@ -48,7 +48,8 @@ cp "$units/echo-hardened.socket" "$units/echo-hardened.service" "$tmp/verify/"
 cp -r "$units/echo-hardened.service.d" "$tmp/verify/"
 sed -i "s|^ExecStart=/usr/bin/echo-hardened|ExecStart=$stage/usr/bin/echo-hardened|" "$tmp/verify/echo-hardened.service"
 rc=0
-out=$(timeout 60 systemd-analyze verify "$tmp/verify/echo-hardened.socket" "$tmp/verify/echo-hardened.service" 2>&1) ||
+# verify runs "man" for Documentation=man:echo-hardened(8): the staged page must be there.
+out=$(MANPATH=$stage/usr/share/man timeout 60 systemd-analyze verify "$tmp/verify/echo-hardened.socket" "$tmp/verify/echo-hardened.service" 2>&1) ||
   rc=$?
 [[ -z $out ]] || printf '%s\n' "$out" >&2
 check "systemd-analyze verify: exit 0 ($rc), no output" test "$rc" = 0 -a -z "$out"
