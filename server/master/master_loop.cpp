@@ -45,7 +45,7 @@ struct Channel {
 
 class MasterLoop {
   public:
-    MasterLoop(MasterSetup setup, Epoll epoll, SignalFd signals, TimerFd timer, TimePoint now)
+    MasterLoop(MasterSetup setup, Epoll epoll, SignalFd signals, TimerFd timer)
         : config_(std::move(setup.config)),
           worker_body_(std::move(setup.worker_body)),
           board_(setup.board),
@@ -55,7 +55,7 @@ class MasterLoop {
           epoll_(std::move(epoll)),
           signals_(std::move(signals)),
           timer_(std::move(timer)),
-          supervisor_(supervisor_settings(config_), describe(listeners_), now) {}
+          supervisor_(supervisor_settings(config_), describe(listeners_)) {}
 
     int run(TimePoint now);
 
@@ -337,10 +337,9 @@ int run_master(MasterSetup setup) {
     auto timer = TimerFd::open();
     if (!timer.ok())
         return spdlog::critical("timerfd_create() failed: {}", errno_text(timer.error())), kExitFailure;
-    TimePoint now = Clock::now();
     MasterLoop loop(std::move(setup), std::move(epoll).value(), std::move(signals).value(),
-                    std::move(timer).value(), now);
-    return loop.run(now);
+                    std::move(timer).value());
+    return loop.run(Clock::now());
 }
 
 }  // namespace echo

@@ -33,12 +33,11 @@ constexpr std::pair<int, MasterEvent> kSignalEvents[] = {
 
 }  // namespace
 
-Supervisor::Supervisor(SupervisorSettings settings, std::string listening_on, TimePoint now)
+Supervisor::Supervisor(SupervisorSettings settings, std::string listening_on)
     : settings_(settings),
       listening_on_(std::move(listening_on)),
       target_(settings.workers),
       zombies_(settings.zombie_mode, settings.zombie_worker_lifetime) {
-    (void)now;
     slots_.resize(target_);
 }
 

@@ -26,7 +26,8 @@ namespace echo {
 // clock and no fork (tests/unit/test_supervisor.cpp), and docs/ARCHITECTURE.md shows the table it runs.
 class Supervisor {
   public:
-    Supervisor(SupervisorSettings settings, std::string listening_on, TimePoint now);
+    // `listening_on` is what the ready line says the workers accept on.
+    Supervisor(SupervisorSettings settings, std::string listening_on);
 
     // One event. Each returns every action it leads to, reconcile's included, in the order to carry out.
     Actions on_signal(int signo, TimePoint now);

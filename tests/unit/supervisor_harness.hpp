@@ -40,8 +40,7 @@ struct Harness {
     Actions seen;
     int depth = 0;
 
-    explicit Harness(SupervisorSettings s = default_settings())
-        : settings(s), sup(s, "127.0.0.1:7007", TimePoint{} + seconds(1000)) {
+    explicit Harness(SupervisorSettings s = default_settings()) : settings(s), sup(s, "127.0.0.1:7007") {
         run(sup.start(now));
     }
 
