@@ -1,8 +1,6 @@
 // worker_loop.cpp: the worker's event loop: one decision point, and the handlers that echo, expire and drain.
 #include "worker/worker_loop.hpp"
 
-#include "worker/balance.hpp"
-
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include "base/exit_codes.hpp"
 #include "base/log.hpp"
 #include "os/event_tag.hpp"
+#include "worker/balance.hpp"
 
 namespace echo {
 namespace {
