@@ -27,19 +27,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../runbook/lib/wait.sh"
 poll_interval=0.1  # wait_until: each poll runs systemctl or cat in the container
 
-failures=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-expect() {  # DESCRIPTION COMMAND...: PASS when COMMAND succeeds
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-die() {
-  echo "FAIL: $*" >&2
-  diagnostics
-  exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=checks.sh
+. "$here/checks.sh"
 in_ct() { container_exec timeout 90 "$@"; }  # every command inside is bounded
 show() { in_ct systemctl show --property="$1" --value "${2:-$unit}"; }
 # Predicates for wait_until, evaluated afresh on every poll.
