@@ -1,8 +1,9 @@
-// gen-man.cpp: writes echo-hardened(8) from its template and the option table --help prints, so the two cannot drift.
+// gen-man.cpp: writes echo-hardened(8) from its template and the option table --help prints, so the two
+// cannot drift.
 //
 // Usage: echo-gen-man TEMPLATE OUTPUT. The template's line '.\" {{options}}' (a roff comment) becomes one .TP
-// entry per option of echo::options() (server/config/options.cpp), in --help's order: the flag and its value, the
-// help text, the environment variable. ctest man.matches-help compares the rendered page with --help.
+// entry per option of echo::options() (server/config/options.cpp), in --help's order: the flag and its value,
+// the help text, the environment variable. ctest man.matches-help compares the rendered page with --help.
 #include <cstdio>
 #include <fstream>
 #include <sstream>
