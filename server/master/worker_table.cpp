@@ -34,17 +34,11 @@ std::optional<WorkerProcess> WorkerTable::take(pid_t pid) {
     return out;
 }
 
-WorkerProcess* WorkerTable::active_in_slot(unsigned slot, std::optional<unsigned> generation) {
-    for (auto& w : workers_)
+const WorkerProcess* WorkerTable::active_in_slot(unsigned slot, std::optional<unsigned> generation) const {
+    for (const auto& w : workers_)
         if (w.slot == slot && w.phase != WorkerPhase::Retiring &&
             (!generation || w.generation == *generation))
             return &w;
-    return nullptr;
-}
-
-const WorkerProcess* WorkerTable::active_in_slot(unsigned slot) const {
-    for (const auto& w : workers_)
-        if (w.slot == slot && w.phase != WorkerPhase::Retiring) return &w;
     return nullptr;
 }
 

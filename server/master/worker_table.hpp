@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/clock.hpp"
@@ -52,8 +53,11 @@ class WorkerTable {
     std::optional<WorkerProcess> take(pid_t pid);
 
     // A worker filling `slot` that is not on its way out, optionally of a given generation.
-    WorkerProcess* active_in_slot(unsigned slot, std::optional<unsigned> generation = std::nullopt);
-    const WorkerProcess* active_in_slot(unsigned slot) const;
+    const WorkerProcess* active_in_slot(unsigned slot,
+                                        std::optional<unsigned> generation = std::nullopt) const;
+    WorkerProcess* active_in_slot(unsigned slot, std::optional<unsigned> generation = std::nullopt) {
+        return const_cast<WorkerProcess*>(std::as_const(*this).active_in_slot(slot, generation));
+    }
     std::size_t count(WorkerPhase phase) const;
     std::size_t size() const { return workers_.size(); }
 
