@@ -110,22 +110,23 @@ void WorkerLoop::add_connection(UniqueFd fd, TimePoint now) {
 // no other worker was woken. Such a connection would wait for the next arrival. So, once out of the wait
 // queues (arrivals from now on wake the others), whatever is already queued is taken here. Usually there is
 // nothing, and this costs one accept4() that fails with EAGAIN per listener.
-void WorkerLoop::take_absorbed_wakeups() {
-    TimePoint now = Clock::now();
+void WorkerLoop::take_absorbed_wakeups(TimePoint now) {
     for (int fd : start_.listen_fds)
         accept_from(fd, now);
 }
 
-void WorkerLoop::publish_load() {
+void WorkerLoop::publish_load(TimePoint now) {
     if (start_.board != nullptr && start_.load_entry)
-        start_.board->publish(*start_.load_entry, open_, able_to_accept(), Clock::now());
+        start_.board->publish(*start_.load_entry, open_, able_to_accept(), now);
 }
 
 void WorkerLoop::refresh_accepting() {
-    publish_load();
+    // Called from every accept and close, most of which carry no time: the clock is read once, here.
+    const TimePoint now = Clock::now();
+    publish_load(now);
     bool able = able_to_accept();
-    bool want = able && balance_allows();
-    if (able && !want && !balance_recheck_at_) balance_recheck_at_ = Clock::now() + kBalanceRecheck;
+    bool want = able && balance_allows(now);
+    if (able && !want && !balance_recheck_at_) balance_recheck_at_ = now + kBalanceRecheck;
     if (want || !able) balance_recheck_at_.reset();
     if (want == accepting_) return;
     if (!want) {
@@ -136,7 +137,7 @@ void WorkerLoop::refresh_accepting() {
                 spdlog::error("epoll_ctl(DEL) on listening fd {} failed: {}", l.get(), errno_text(r));
         }
         accepting_ = false;
-        if (able) take_absorbed_wakeups();
+        if (able) take_absorbed_wakeups(now);
         return;
     }
     // EPOLLEXCLUSIVE: one connection wakes one worker, not all of them (RUNBOOK.md "Architecture"). Such a

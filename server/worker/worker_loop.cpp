@@ -139,13 +139,9 @@ bool WorkerLoop::able_to_accept() const {
     return state_ == State::Serving && !at_capacity_ && !accept_resume_at_;
 }
 
-bool WorkerLoop::should_accept() const {
-    return able_to_accept() && balance_allows();
-}
-
-bool WorkerLoop::balance_allows() const {
+bool WorkerLoop::balance_allows(TimePoint now) const {
     if (start_.board == nullptr || !start_.load_entry) return true;
-    return may_take_more(open_, start_.board->least_loaded_other(*start_.load_entry, Clock::now()));
+    return may_take_more(open_, start_.board->least_loaded_other(*start_.load_entry, now));
 }
 
 bool WorkerLoop::should_close(const Connection& c, IoOutcome outcome, TimePoint now) const {
@@ -183,7 +179,7 @@ void WorkerLoop::on_timer(TimePoint now) {
     timer_armed_for_.reset();
     if (now >= next_heartbeat_) {
         send_report(WorkerReport::Kind::Heartbeat);
-        publish_load();  // keeps its figure fresh for the others (LoadBoard::kStale)
+        publish_load(now);  // keeps its figure fresh for the others (LoadBoard::kStale)
         next_heartbeat_ = now + settings_.heartbeat_interval;
     }
     expire_idle(now);

@@ -46,12 +46,11 @@ class WorkerLoop {
 
     // The one place that decides: (state, event) -> action and next state.
     void decide(Event event, TimePoint now);
-    // Whether the listeners should be in the epoll set now, and whether a connection should be closed after
-    // an I/O step: the two standing questions the state answers.
-    bool should_accept() const;
-    // Serving and with room: it would accept if the balance let it (what it tells the other workers).
+    // Whether the listeners should be in the epoll set now (able, and the balance allows), and whether a
+    // connection should be closed after an I/O step: the standing questions the state answers. Able: serving
+    // and with room, what it tells the other workers; refresh_accepting() asks the balance too.
     bool able_to_accept() const;
-    bool balance_allows() const;
+    bool balance_allows(TimePoint now) const;
     bool should_close(const Connection& c, IoOutcome outcome, TimePoint now) const;
 
     // Handlers: one per source, each acting on what it read.
@@ -63,8 +62,8 @@ class WorkerLoop {
     // Actions (accepting.cpp for the first four).
     void refresh_accepting();
     void accept_from(int fd, TimePoint now);
-    void take_absorbed_wakeups();
-    void publish_load();
+    void take_absorbed_wakeups(TimePoint now);
+    void publish_load(TimePoint now);
     void pause_accepting(int err, TimePoint now);
     void add_connection(UniqueFd fd, TimePoint now);
     void warn_at_capacity(TimePoint now);
