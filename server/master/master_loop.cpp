@@ -20,7 +20,7 @@
 namespace echo {
 
 sigset_t master_signals() {
-    return make_sigset({SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU});
+    return Supervisor::signals_read();
 }
 
 namespace {

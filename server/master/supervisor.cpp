@@ -62,6 +62,14 @@ Actions Supervisor::dispatch(const Input& in) {
     return out;
 }
 
+sigset_t Supervisor::signals_read() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (auto [signo, event] : kSignalEvents)
+        sigaddset(&set, signo);
+    return set;
+}
+
 Actions Supervisor::on_signal(int signo, TimePoint now) {
     for (auto [known, event] : kSignalEvents)
         if (signo == known) return dispatch({event, now, signo});

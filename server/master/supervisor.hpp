@@ -1,6 +1,7 @@
 // supervisor.hpp: the master's decisions: given its state and one event, the actions to take, with no I/O.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <array>
@@ -59,6 +60,10 @@ class Supervisor {
     int exit_code() const;
     const WorkerTable& workers() const { return table_; }
     unsigned target() const { return target_; }
+
+    // Every signal the table has a column for: what the master blocks and reads from its signalfd, so the
+    // two cannot drift apart.
+    static sigset_t signals_read();
 
     // The table, for docs/ARCHITECTURE.md and its drift test: what each cell does, in words.
     static std::string_view cell_text(MasterState state, MasterEvent event);
