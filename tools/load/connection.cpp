@@ -81,6 +81,10 @@ void Connection::start(ThreadContext& ctx) {
 
     state_ = State::Connecting;
     ++ctx.connecting;
+    if (!opened_ && !settled_) {
+        opened_ = true;
+        ++ctx.unproven;
+    }
     const auto* addr = reinterpret_cast<const sockaddr*>(&opt.addr);
     if (::connect(fd_.get(), addr, opt.addr_len) == 0) return connected(ctx);
     if (errno != EINPROGRESS) fail(ctx, connect_error_kind(errno), "connect()", errno);
@@ -289,6 +293,7 @@ void Connection::settle(ThreadContext& ctx) {
     if (settled_) return;
     settled_ = true;
     ++ctx.settled;
+    if (opened_) --ctx.unproven;
 }
 
 void Connection::fail(ThreadContext& ctx, ErrorKind kind, std::string_view what, int err) {

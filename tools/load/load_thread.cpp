@@ -16,8 +16,11 @@ namespace echoload {
 
 namespace {
 
-// Handshakes in flight per thread: opening 10,000 at once would overflow the server's SYN and accept queues
-// and turn the hold test into a measurement of SYN retransmission timers.
+// Connections in flight per thread: opening 10,000 at once would overflow the server's SYN and accept queues
+// and turn the hold test into a measurement of SYN retransmission timers. A handshake the kernel completed is
+// not yet accepted: only the first echo proves that, so a connection counts until then. Counting handshakes
+// alone let a starved server's accept queue overflow; the kernel then dropped the final ACKs, pruned the
+// half-open requests and answered the first ping with a reset.
 constexpr unsigned kConnectBurst = 256;
 // Timeouts and hold pings are checked at this granularity, so a 10,000-connection scan costs little.
 constexpr auto kTick = std::chrono::milliseconds(20);
@@ -88,7 +91,8 @@ Stats run_load_thread(const Options& opt, const ThreadShare& share, RunShared& s
             ctx.stopping = true;
             stopped_at = ctx.now;
         }
-        while (!ctx.stopping && ctx.connecting < kConnectBurst && !ctx.to_connect.empty()) {
+        while (!ctx.stopping && ctx.connecting < kConnectBurst && ctx.unproven < kConnectBurst &&
+               !ctx.to_connect.empty()) {
             const auto id = ctx.to_connect.front();
             ctx.to_connect.pop_front();
             conns[id].start(ctx);

@@ -40,6 +40,7 @@ struct ThreadContext {
     std::uint64_t next_serial;
     unsigned connecting = 0;               // handshakes in progress
     unsigned settled = 0;                  // hold: connections served once or failed
+    unsigned unproven = 0;                 // opened, not yet served once nor failed
     std::deque<std::uint32_t> to_connect;  // connections waiting for a handshake slot
 
     [[nodiscard]] bool measuring(Clock::time_point t) const { return t >= measure_begin && t < measure_end; }
