@@ -38,6 +38,8 @@ Running:
   --seed N               seed of the byte patterns (default 1)
   --reconnect            a connection the server closes or resets is counted as dropped and reopened,
                          not as an error (fault tests: the bytes echoed before the drop are still verified)
+  --closed-ok            a connection the server closes after echoing all it was sent ends quietly, not as
+                         an error (a draining server closes quiet clients); an EOF with bytes owed still is
   --json                 print the summary as one JSON object instead of text
   -h, --help             show this help
 Exit status: 0 no errors, 1 errors counted (or the run could not start), 2 usage error.
@@ -58,6 +60,7 @@ enum OptionId : int {
     kSeed,
     kJson,
     kReconnect,
+    kClosedOk,
 };
 
 const option kLongOptions[] = {
@@ -77,6 +80,7 @@ const option kLongOptions[] = {
     {"seed", required_argument, nullptr, kSeed},
     {"json", no_argument, nullptr, kJson},
     {"reconnect", no_argument, nullptr, kReconnect},
+    {"closed-ok", no_argument, nullptr, kClosedOk},
     {"help", no_argument, nullptr, 'h'},
     {nullptr, 0, nullptr, 0},
 };
@@ -218,6 +222,9 @@ std::optional<std::string> apply(Options& opt, Seen& seen, int id, std::string_v
             return std::nullopt;
         case kReconnect:
             opt.reconnect = true;
+            return std::nullopt;
+        case kClosedOk:
+            opt.closed_ok = true;
             return std::nullopt;
         default:
             return "internal error: unhandled option";

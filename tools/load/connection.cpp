@@ -237,6 +237,10 @@ bool Connection::receive(ThreadContext& ctx) {
             fail(ctx, io_error_kind(errno), "recv()", errno);
             return false;
         }
+        if (n == 0 && owed == 0 && ctx.opt.closed_ok) {
+            closed_by_server(ctx);
+            return false;
+        }
         if (n == 0) {
             fail(ctx, ErrorKind::Eof,
                  owed ? "server closed with " + std::to_string(owed) + " echoed bytes still owed"
@@ -312,6 +316,13 @@ void Connection::fail(ThreadContext& ctx, ErrorKind kind, std::string_view what,
     }
     ctx.stats.add_error(kind, std::move(detail));
     if (state_ == State::Connecting) --ctx.connecting;
+    settle(ctx);
+    drop_socket();
+    state_ = State::Closed;
+}
+
+void Connection::closed_by_server(ThreadContext& ctx) {
+    ++ctx.stats.closed_clean;
     settle(ctx);
     drop_socket();
     state_ = State::Closed;

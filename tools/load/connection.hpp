@@ -47,6 +47,7 @@ class Connection {
     bool send(ThreadContext& ctx);
     void admit_stream(ThreadContext& ctx);
     void settle(ThreadContext& ctx);
+    void closed_by_server(ThreadContext& ctx);
     void fail(ThreadContext& ctx, ErrorKind kind, std::string_view what, int err = 0);
     void drop_socket();
 

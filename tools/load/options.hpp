@@ -29,6 +29,7 @@ struct Options {
     unsigned threads = 1;
     std::uint64_t seed = 1;
     bool json = false;
+    bool closed_ok = false;  // a clean close with nothing owed ends the connection, not an error
     bool reconnect = false;  // a connection the server drops is counted and reopened, not an error
 };
 

@@ -78,6 +78,7 @@ void print_human(std::FILE* out, const Options& opt, const Stats& s) {
         fmt::print(out, ", {} of {} held to the end (all in place after {:.2f} s)", s.held, opt.connections,
                    s.establish_seconds);
     }
+    if (opt.closed_ok) fmt::print(out, "\n  {:<16}{} with nothing owed", "closed clean", s.closed_clean);
     if (opt.reconnect) {
         fmt::print(out, "\n  {:<16}{} reopened", "dropped", s.dropped);
         if (s.dropped > 0) fmt::print(out, " (first: {})", s.first_drop);
@@ -115,6 +116,7 @@ void print_json(std::FILE* out, const Options& opt, const Stats& s) {
     j += fmt::format("\"established\":{},\"held\":{},\"establish_s\":{:.3f},", s.established, s.held,
                      s.establish_seconds);
     j += fmt::format("\"dropped\":{},\"first_drop\":{},", s.dropped, json_string(s.first_drop));
+    j += fmt::format("\"closed_clean\":{},", s.closed_clean);
     j += fmt::format("\"errors\":{}", s.error_total());
     for (std::size_t i = 0; i < kErrorKinds; ++i) {
         j += fmt::format(",\"errors_{}\":{}", error_name(static_cast<ErrorKind>(i)), s.errors[i]);

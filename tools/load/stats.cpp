@@ -47,6 +47,7 @@ void Stats::merge(const Stats& other) {
     established += other.established;
     held += other.held;
     dropped += other.dropped;
+    closed_clean += other.closed_clean;
     establish_seconds = std::max(establish_seconds, other.establish_seconds);
     elapsed = std::max(elapsed, other.elapsed);
     for (std::size_t i = 0; i < kErrorKinds; ++i)

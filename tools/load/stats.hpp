@@ -28,11 +28,12 @@ struct Stats {
     std::uint64_t bytes = 0;  // echoed bytes verified inside the measured window
     std::uint64_t total_ops = 0;
     std::uint64_t total_bytes = 0;
-    std::uint64_t established = 0;  // handshakes completed over the whole run
-    std::uint64_t held = 0;         // hold: connections open, served and error-free at the end
-    std::uint64_t dropped = 0;      // --reconnect: connections the server closed or reset, then reopened
-    double establish_seconds = 0;   // hold: from start until every connection was served or had failed
-    double elapsed = 0;             // length of the measured window actually run
+    std::uint64_t established = 0;   // handshakes completed over the whole run
+    std::uint64_t held = 0;          // hold: connections open, served and error-free at the end
+    std::uint64_t closed_clean = 0;  // --closed-ok: closed by the server with every byte echoed
+    std::uint64_t dropped = 0;       // --reconnect: connections the server closed or reset, then reopened
+    double establish_seconds = 0;    // hold: from start until every connection was served or had failed
+    double elapsed = 0;              // length of the measured window actually run
     std::array<std::uint64_t, kErrorKinds> errors{};
     std::string first_error;  // the first error's details, for diagnosis
     std::string first_drop;   // --reconnect: the first drop's details

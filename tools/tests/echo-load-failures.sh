@@ -115,6 +115,19 @@ socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" EXEC:"head -c 100" 2>/dev
 pids+=("$!")
 wait_listening "$port"
 expect_failure "truncating server" errors_eof 2 10 --target "127.0.0.1:$port" -c 2 -s 1000 -d 5
+expect_failure "truncating server, --closed-ok" errors_eof 2 10 --target "127.0.0.1:$port" -c 2 -s 1000 -d 5 \
+    --closed-ok
+# The same server after one whole 100-byte ping each: nothing is owed when it closes. That is an error unless
+# --closed-ok says a clean close is expected (a draining server closing quiet clients).
+hold=(--target "127.0.0.1:$port" --mode hold -c 2 -s 100 --interval 30 -d 3)
+expect_failure "clean close, without --closed-ok" errors_eof 2 10 "${hold[@]}"
+rc=0
+out=$(timeout 60 "$load_bin" --json "${hold[@]}" --closed-ok 2>/dev/null) || rc=$?
+if ((rc == 0)) && [[ $(json_field "$out" closed_clean) == 2 && $(json_field "$out" errors) == 0 ]]; then
+    echo "ok: clean close with --closed-ok: exit 0, closed_clean 2"
+else
+    fail "clean close with --closed-ok: exit $rc, expected 0 with closed_clean 2: $out"
+fi
 
 # 5. Usage errors: exit 2 and exactly one line on stderr.
 for args in "--mode flood" "--connections 0" "--target nowhere" "--duration 0"; do
