@@ -105,14 +105,15 @@ do for [format in "pngcairo svg"] {
     set multiplot layout 1, panels margins 0.08, 0.84, 0.1, 0.84 spacing 0.05, 0 \
         title title_with("Latency percentiles (medians over the rounds; log scale; lower is better)") enhanced
     set logscale y 10
-    set format y "%g"
+    set ytics ("1 µs" 1, "10 µs" 10, "100 µs" 100, "1 ms" 1e3, "10 ms" 1e4, "100 ms" 1e5, "1 s" 1e6, \
+               "10 s" 1e7, "100 s" 1e8)
     set xrange [-0.6:3.6]
-    set yrange [lat_low:lat_high]
+    set yrange [lat_low * 0.999:lat_high * 1.001]  # a hair beyond the decades, so that both keep their labels
     do for [k = 0:panels - 1] {
         first = 4 * k
         wl = system(sprintf("awk -F'\t' '!/^#/ && n++ == %d { print $1; exit }' '%s'", first + 1, latency))
         set title wl noenhanced
-        if (k == 0) { set ylabel "latency, us" } else { set ylabel "" }
+        if (k == 0) { set ylabel "latency" } else { set ylabel "" }
         if (k == panels - 1) { set key at screen 0.86, 0.84 left top } else { unset key }
         plot latency every ::first::first + 3 using ($0):(NaN):xtic(2) with boxes notitle, \
              for [j = 1:peers] latency every ::first::first + 3 using (xpos($0, j)):(column(j + 2)) \
@@ -120,5 +121,6 @@ do for [format in "pngcairo svg"] {
     }
     unset multiplot
     unset logscale y
+    set ytics autofreq
     set output
 }
