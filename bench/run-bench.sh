@@ -319,8 +319,8 @@ declare -A took_sum=() took_count=()
 # Nothing measured yet: the measured time and the warm-up; for hold, the connecting and a restart too.
 guess_timed=$(awk -v d="$duration" -v w="$warmup" 'BEGIN { printf "%.0f", (d + w + 0.2) * 1e6 }')
 guess_hold=$(awk -v d="$duration" 'BEGIN { printf "%.0f", (d + 5) * 1e6 }')
-took_run() {  # PEER KIND START_US
-    local us=$((${EPOCHREALTIME/./} - $3)) key
+took_run() {  # PEER KIND START_US (microseconds: EPOCHREALTIME without its decimal point, whatever the locale)
+    local us=$((${EPOCHREALTIME//[!0-9]/} - $3)) key
     for key in "$1|$2" "|$2"; do
         took_sum[$key]=$((${took_sum[$key]:-0} + us)) took_count[$key]=$((${took_count[$key]:-0} + 1))
     done
@@ -383,7 +383,7 @@ for ((round = 1; round <= rounds; round++)); do
             runs_done=$((runs_done + 1))
             [[ -n ${peer_port[$peer]:-} ]] || continue
             announce_run "$round" "$wl" "$peer"
-            run_started=${EPOCHREALTIME/./}
+            run_started=${EPOCHREALTIME//[!0-9]/}
             if [[ $wl != hold ]]; then
                 run_timed "$peer" "$wl"
                 took_run "$peer" timed "$run_started"
@@ -500,7 +500,7 @@ write_plot_data() {  # DIR
     done
     {
         echo "# run-bench.sh $(date -u +%Y-%m-%dT%H:%MZ): medians over $rounds round(s) of ${duration} s;" \
-            "ratio: to epoll-floor's median (NaN: none, or not a throughput or a latency)"
+            "ratio: to epoll-floor's median; NaN: no figure, or no ratio"
         printf 'peer\tworkload\tmetric\tunit\tmedian\tratio\trounds_with_errors\n'
         for peer in "${charted[@]}"; do
             for row in "${rows[@]}"; do
