@@ -71,16 +71,13 @@ set border 3
 set tics nomirror
 set key noenhanced Left reverse samplen 1.5
 
-do for [format in "pngcairo svg"] {
-    if (format eq "svg") {
-        set terminal svg size 1080,480 dynamic font "DejaVu Sans,12" background rgb "white"
-        ext = "svg"
-    } else {
-        set terminal pngcairo size 1080,480 font "DejaVu Sans,10" background rgb "white"
-        ext = "png"
-    }
+# Each chart is drawn once per terminal; the SVG's <title> (its name) says which chart it is.
+terminal_png = 'pngcairo size 1080,480 font "DejaVu Sans,10" background rgb "white"'
+terminal_svg = 'svg size 1080,480 dynamic font "DejaVu Sans,12" background rgb "white"'
 
+do for [ext in "png svg"] {
     # (1) Throughput: a group per workload, a bar per peer with its ratio above it, the floor's 1.0 dashed.
+    if (ext eq "svg") { set terminal @terminal_svg name "throughput" } else { set terminal @terminal_png }
     set output dir."/throughput.".ext
     set title title_with("Throughput relative to the epoll floor (medians over the rounds; higher is better)") enhanced
     set key outside right top vertical
@@ -99,6 +96,7 @@ do for [format in "pngcairo svg"] {
     unset arrow 1
 
     # (2) Latency: a panel per workload, a group per percentile, a bar per peer; a log scale in us.
+    if (ext eq "svg") { set terminal @terminal_svg name "latency" } else { set terminal @terminal_png }
     set output dir."/latency.".ext
     set lmargin
     set bmargin
