@@ -2,9 +2,10 @@
 # Side-by-side echo benchmark (R52, R53): echo-hardened against the epoll floor and Debian's socat, xinetd, ncat.
 #
 # Every peer runs at once on its own loopback port; each round runs every workload against every peer in turn,
-# and the table reports medians over the rounds with ratios against epoll-floor (the syscall floor).
+# and the table reports medians over the rounds with ratios against epoll-floor (the syscall floor); --plot draws
+# them (bench/plot.gp). Each run is announced on stderr with its round, workload, peer and the time left.
 # Usage: run-bench.sh [--quick] [--rounds N] [--duration SEC] [--hold N] [--workers N] [--peers LIST]
-#                     [--server BIN] [--floor BIN] [--load BIN] [--log FILE] [--json]
+#                     [--server BIN] [--floor BIN] [--load BIN] [--log FILE] [--json] [--plot DIR]
 # Starting, watching and stopping the peers is runbook/lib's; the peers themselves come from tools/install-deps.sh.
 set -euo pipefail
 
@@ -30,6 +31,9 @@ Usage: run-bench.sh [OPTIONS]
   --log FILE         append every run's JSON summary to FILE
   --no-install       accepted for old command lines; nothing is installed here (tools/install-deps.sh does)
   --json             print the medians as JSON on stdout (the table goes to stderr)
+  --plot DIR         also write the medians as TSV to DIR (results.tsv, throughput.tsv, latency.tsv) and draw
+                     them with gnuplot ($GNUPLOT, default gnuplot) as DIR/throughput.{png,svg} (ratio to the
+                     floor) and DIR/latency.{png,svg} (p50, p90, p99, p99.9); DIR is created if need be
 EOF
 }
 
@@ -44,6 +48,8 @@ workers=$(nproc)
 peer_list="echo-hardened,epoll-floor,socat,xinetd,ncat"
 json=0
 log_file=""
+plot_dir=""
+gnuplot_bin=${GNUPLOT:-gnuplot}
 
 while (($#)); do
     case $1 in
@@ -59,6 +65,11 @@ while (($#)); do
         --log) log_file=${2:-}; shift ;;
         --no-install) ;;
         --json) json=1 ;;
+        --plot)
+            [[ -n ${2:-} ]] || usage "--plot wants a directory"
+            plot_dir=$2
+            shift
+            ;;
         -h | --help) print_help; exit 0 ;;
         *) usage "unknown argument '$1'" ;;
     esac
@@ -74,6 +85,18 @@ IFS=, read -r -a peers <<<"$peer_list"
 for peer in "${peers[@]}"; do
     case $peer in echo-hardened | epoll-floor | socat | xinetd | ncat) ;; *) usage "unknown peer '$peer'" ;; esac
 done
+if [[ -n $plot_dir ]]; then
+    [[ " ${peers[*]} " == *" epoll-floor "* ]] || usage "--plot draws ratios to epoll-floor: add it to --peers"
+    # Checked before any peer starts, so that a run of many minutes cannot end without its charts.
+    command -v "$gnuplot_bin" >/dev/null ||
+        fail "--plot: $gnuplot_bin is not installed (tools/install-deps.sh installs gnuplot-nox)"
+    "$gnuplot_bin" -e 'set terminal pngcairo; set terminal svg' </dev/null >/dev/null 2>&1 ||
+        fail "--plot: $gnuplot_bin has no pngcairo or no svg terminal (Debian's gnuplot-nox has both)"
+    if ! mkdir -p -- "$plot_dir" 2>/dev/null || [[ ! -w $plot_dir ]]; then
+        fail "--plot: cannot create or write to $plot_dir"
+    fi
+    plot_dir=$(cd -- "$plot_dir" && pwd)
+fi
 [[ -x $load_bin ]] || fail "echo-load not found at $load_bin (build it, or pass --load)"
 need ss ps setsid
 
@@ -246,7 +269,8 @@ run_timed() {  # PEER WORKLOAD
     case $wl in
         pp1 | pp100 | connrate)
             add_sample "$peer" "$wl.rate" "$(json_num "$out" ops_per_s)"
-            add_sample "$peer" "$wl.p99" "$(json_num "$out" latency_p99_us)"
+            local q
+            for q in p50 p90 p99 p999; do add_sample "$peer" "$wl.$q" "$(json_num "$out" "latency_${q}_us")"; done
             ;;
         stream) add_sample "$peer" stream.mbs "$(json_num "$out" mb_per_s)" ;;
     esac
@@ -287,6 +311,51 @@ run_hold() {
         "server RSS ${before% *} -> ${after% *} KiB, PSS ${before#* } -> ${after#* } KiB"
 }
 
+# Progress: every run is announced with its round, workload and peer, and an estimate of the time left: the runs
+# still to come, each at the mean time the same kind of run (timed, or hold with its restart) took so far on the same
+# peer, else on any peer, else what the options imply. A hold's cost differs most between peers: a fork-per-connection
+# peer spends its whole time limit on it.
+declare -A took_sum=() took_count=()
+# Nothing measured yet: the measured time and the warm-up; for hold, the connecting and a restart too.
+guess_timed=$(awk -v d="$duration" -v w="$warmup" 'BEGIN { printf "%.0f", (d + w + 0.2) * 1e6 }')
+guess_hold=$(awk -v d="$duration" 'BEGIN { printf "%.0f", (d + 5) * 1e6 }')
+took_run() {  # PEER KIND START_US (microseconds: EPOCHREALTIME without its decimal point, whatever the locale)
+    local us=$((${EPOCHREALTIME//[!0-9]/} - $3)) key
+    for key in "$1|$2" "|$2"; do
+        took_sum[$key]=$((${took_sum[$key]:-0} + us)) took_count[$key]=$((${took_count[$key]:-0} + 1))
+    done
+}
+expected_us() {  # PEER KIND: sets expected to the microseconds one such run is expected to take
+    local key
+    for key in "$1|$2" "|$2"; do
+        if ((${took_count[$key]:-0})); then
+            expected=$((took_sum[$key] / took_count[$key]))
+            return
+        fi
+    done
+    expected=$guess_timed
+    [[ $2 == hold ]] && expected=$guess_hold
+    return 0
+}
+announce_run() {  # ROUND WORKLOAD PEER, before the run: the runs from this one on, each at its expected time
+    local r w p kind left=0 from=0 expected
+    for ((r = $1; r <= rounds; r++)); do
+        for w in "${workloads[@]}"; do
+            kind=timed
+            [[ $w == hold ]] && kind=hold
+            for p in "${ready_peers[@]}"; do
+                [[ $r == "$1" && $w == "$2" && $p == "$3" ]] && from=1
+                ((from)) || continue
+                expected_us "$p" "$kind"
+                left=$((left + expected))
+            done
+        done
+    done
+    left=$(((left + 500000) / 1000000))
+    progress "round $1 of $rounds: $2 on $3 (run $runs_done of $runs_total), about" \
+        "$(printf '%dm%02ds' $((left / 60)) $((left % 60))) left"
+}
+
 median() {  # values as words -> median, or nothing
     tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) exit
@@ -306,13 +375,18 @@ for peer in "${peers[@]}"; do [[ -n ${peer_port[$peer]:-} ]] && ready_peers+=("$
 ((${#ready_peers[@]})) || fail "no peer could be started"
 
 workloads=(pp1 pp100 stream connrate hold)
+runs_total=$((rounds * ${#workloads[@]} * ${#ready_peers[@]}))
+runs_done=0
 for ((round = 1; round <= rounds; round++)); do
-    progress "round $round of $rounds"
     for wl in "${workloads[@]}"; do
         for peer in "${ready_peers[@]}"; do
+            runs_done=$((runs_done + 1))
             [[ -n ${peer_port[$peer]:-} ]] || continue
+            announce_run "$round" "$wl" "$peer"
+            run_started=${EPOCHREALTIME//[!0-9]/}
             if [[ $wl != hold ]]; then
                 run_timed "$peer" "$wl"
+                took_run "$peer" timed "$run_started"
                 continue
             fi
             run_hold "$peer"
@@ -324,6 +398,7 @@ for ((round = 1; round <= rounds; round++)); do
             if ((round < rounds)); then
                 start_peer "$peer" || progress "$peer: restart failed: ${peer_note[$peer]}"
             fi
+            took_run "$peer" hold "$run_started"
         done
     done
 done
@@ -404,6 +479,92 @@ print_json() {
     printf '}}\n'
 }
 
+# --plot: the medians as tab-separated files, for bench/plot.gp and for whoever wants the figures. A peer that
+# could not be run at all (n/a) gets no column; a figure that is missing is NaN.
+latency_rows=(
+    "pp1|pingpong 1 conn x 64 B: round trip"
+    "pp100|pingpong 100 conns x 64 B: round trip"
+    "connrate|connrate 50 conc. x 64 B: connect"
+)
+percentiles=(p50 p90 p99 p999)
+
+ratio_of() {  # VALUE FLOOR -> VALUE/FLOOR, or NaN
+    awk -v v="$1" -v f="$2" 'BEGIN { if (v == "" || f == "" || f <= 0) print "NaN"; else printf "%.4g\n", v / f }'
+}
+
+write_plot_data() {  # DIR
+    local dir=$1 peer row label metric unit fmt ratio value floor rel last="" q
+    local -a charted=() metrics
+    for peer in "${peers[@]}"; do
+        [[ $(cell "$peer" pp1.rate %s 0) == n/a ]] || charted+=("$peer")
+    done
+    {
+        echo "# run-bench.sh $(date -u +%Y-%m-%dT%H:%MZ): medians over $rounds round(s) of ${duration} s;" \
+            "ratio: to epoll-floor's median; NaN: no figure, or no ratio"
+        printf 'peer\tworkload\tmetric\tunit\tmedian\tratio\trounds_with_errors\n'
+        for peer in "${charted[@]}"; do
+            for row in "${rows[@]}"; do
+                IFS='|' read -r label metric unit fmt ratio <<<"$row"
+                [[ -n $label ]] && last=$label
+                metrics=("$metric")  # the p99 row stands for all four percentiles here
+                [[ $metric == *.p99 ]] && metrics=("${percentiles[@]/#/${metric%.*}.}")
+                for metric in "${metrics[@]}"; do
+                    value=$(median "${samples["$peer|$metric"]:-}")
+                    rel=NaN
+                    ((ratio)) && rel=$(ratio_of "$value" "$(median "${samples["epoll-floor|$metric"]:-}")")
+                    q=${metric##*.}
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$peer" "$last" "$metric" "${unit/p99/${q/p999/p99.9}}" \
+                        "${value:-NaN}" "$rel" "${error_runs["$peer|${metric%%.*}"]:-0}"
+                done
+            done
+        done
+    } >"$dir/results.tsv"
+    {
+        echo "# run-bench.sh: throughput, each peer's median divided by epoll-floor's (bench/plot.gp draws it)"
+        printf 'workload\tmeasure'
+        printf '\t%s' "${charted[@]}"
+        echo
+        for row in "${rows[@]}"; do
+            IFS='|' read -r label metric unit fmt ratio <<<"$row"
+            [[ $metric == *.rate || $metric == *.mbs ]] || continue
+            printf '%s\t%s' "$label" "$unit"
+            floor=$(median "${samples["epoll-floor|$metric"]:-}")
+            for peer in "${charted[@]}"; do
+                printf '\t%s' "$(ratio_of "$(median "${samples["$peer|$metric"]:-}")" "$floor")"
+            done
+            echo
+        done
+    } >"$dir/throughput.tsv"
+    {
+        echo "# run-bench.sh: latency percentiles in us, each peer's median (bench/plot.gp draws it)"
+        printf 'workload\tpercentile'
+        printf '\t%s' "${charted[@]}"
+        echo
+        for row in "${latency_rows[@]}"; do
+            for q in "${percentiles[@]}"; do
+                printf '%s\t%s' "${row#*|}" "${q/p999/p99.9}"
+                for peer in "${charted[@]}"; do
+                    value=$(median "${samples["$peer|${row%%|*}.$q"]:-}")
+                    printf '\t%s' "${value:-NaN}"
+                done
+                echo
+            done
+        done
+    } >"$dir/latency.tsv"
+}
+
+plot_charts() {  # DIR: the data files, then the charts; a failure is named in one line
+    local subtitle
+    write_plot_data "$1"
+    subtitle="$(date -u +%Y-%m-%d), $(nproc) CPUs, $workers workers; $rounds round(s) x ${duration} s;"
+    subtitle+=" client: echo-load, 1 thread"
+    if ! "$gnuplot_bin" -c "$repo/bench/plot.gp" "$1" "$subtitle" 2>"$workdir/gnuplot.err"; then
+        echo "run-bench: --plot: gnuplot failed: $(grep -v warning "$workdir/gnuplot.err" | tail -n1)" >&2
+        return 1
+    fi
+    progress "charts: $1/throughput.{png,svg}, $1/latency.{png,svg}; data: results.tsv, throughput.tsv, latency.tsv"
+}
+
 if ((json)); then
     print_table >&2
     print_json
@@ -423,4 +584,5 @@ for peer in echo-hardened epoll-floor; do
         [[ -z ${error_runs["$peer|$wl"]:-} ]] || status=1
     done
 done
+if [[ -n $plot_dir ]]; then plot_charts "$plot_dir" || status=1; fi
 exit "$status"

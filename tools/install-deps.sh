@@ -7,6 +7,8 @@ packages=(
   netcat-openbsd procps util-linux iproute2 strace
   systemd systemd-container debootstrap
   socat ncat xinetd
+  # bench/run-bench.sh --plot: gnuplot's pngcairo and svg terminals, a font for their text; xmllint checks the SVG.
+  gnuplot-nox fonts-dejavu-core libxml2-utils
   # The Debian package (debian/, tests/systemd/package-test.sh): dpkg-buildpackage, debhelper, lintian, the man
   # page's check; devscripts and equivs for "mk-build-deps", which installs debian/control's Build-Depends.
   dpkg-dev debhelper lintian man-db groff-base devscripts equivs
