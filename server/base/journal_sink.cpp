@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+// Otherwise sd-journal.h's sd_journal_sendv() macro adds CODE_FILE=, CODE_LINE= and CODE_FUNC=: always this
+// file's sink_it_(), never the call site's.
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 namespace echo {

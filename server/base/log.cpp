@@ -1,6 +1,7 @@
 // log.cpp: the sinks (native journal records, or one stderr write per line) and the logger set-up.
 #include "base/log.hpp"
 
+#include <spdlog/details/os.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <string.h>
@@ -90,6 +91,10 @@ void install(const std::string& name, std::shared_ptr<spdlog::sinks::sink> sink,
 
 void setup_logging(LogLevel level) {
     g_context = {LogContext::Role::Master, getpid()};
+    // spdlog asks gettid() once, at a thread's first line, and caches it. Asked now, before any filter and
+    // any fork: otherwise the first line after the filters load makes the call, and a worker whose first line
+    // is a warning long after start (--log-level warning) dies of SIGSYS instead of logging it.
+    (void)spdlog::details::os::thread_id();
     bool journal = stderr_is_journal();
     auto stream = std::make_shared<StderrSink>(journal);
     // The journal stamps time and the main PID itself; the pid in the line tells master from workers. This is
