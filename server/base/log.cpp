@@ -6,6 +6,7 @@
 #include <spdlog/sinks/base_sink.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -91,10 +92,12 @@ void install(const std::string& name, std::shared_ptr<spdlog::sinks::sink> sink,
 
 void setup_logging(LogLevel level) {
     g_context = {LogContext::Role::Master, getpid()};
-    // spdlog asks gettid() once, at a thread's first line, and caches it. Asked now, before any filter and
-    // any fork: otherwise the first line after the filters load makes the call, and a worker whose first line
-    // is a warning long after start (--log-level warning) dies of SIGSYS instead of logging it.
+    // spdlog asks gettid() once, at a thread's first line, and caches it; the first time stamp makes glibc
+    // read /etc/localtime (openat). Both now, before any filter and any fork: otherwise the first line after
+    // the filters load makes those calls, and a worker whose first line is a warning long after start
+    // (--log-level warning) dies of SIGSYS instead of logging it.
     (void)spdlog::details::os::thread_id();
+    tzset();
     bool journal = stderr_is_journal();
     auto stream = std::make_shared<StderrSink>(journal);
     // The journal stamps time and the main PID itself; the pid in the line tells master from workers. This is
