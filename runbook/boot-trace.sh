@@ -58,8 +58,10 @@ read_journal() {
             at["sandbox_end"] = last_sandbox
             step("exec", "first line from echo-hardened itself (after execve, its filter loaded)")
         }
-        /master\[[0-9]+\]: started worker/ { w++; step("worker" w, "master forks worker " (w - 1)) }
-        /master\[[0-9]+\]: ready: / { step("ready", "master: every worker accepts; logs the ready line") }
+        # Records of the master say "started worker"/"ready:" right after "echo-hardened[PID]: " (native journal
+        # records, R80); a trace saved before R80 has "master[PID]: " in between.
+        /echo-hardened\[[0-9]+\]: (master\[[0-9]+\]: )?started worker/ { w++; step("worker" w, "master forks worker " (w - 1)) }
+        /echo-hardened\[[0-9]+\]: (master\[[0-9]+\]: )?ready: / { step("ready", "master: every worker accepts; logs the ready line") }
         /Got notification message from PID [0-9]+ \(READY=1/ { step("READY", "PID 1 receives READY=1") }
         /Job [0-9]+ echo-hardened\.service\/start finished, result=done/ { step("done", "start job done: systemctl start returns") }
         /Started echo-hardened\.service/ { step("started", "Started echo-hardened.service") }

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
         return kExitOk;
     }
     Config& config = parsed.config;
-    setup_logging("master", config.log_level);
+    setup_logging(config.log_level);
 
     // Blocked before anything can fork and for the whole life of the master: every signal it handles is read
     // from the signalfd, never delivered to a handler (R10).
@@ -83,10 +83,11 @@ int main(int argc, char** argv) {
         listen_fds.push_back(l.fd.get());
     const pid_t master_pid = getpid();
     WorkerBody worker_body = [listen_fds, seccomp, master_pid, shared_board](
-                                 const Config& current, unsigned slot, std::optional<std::uint32_t> entry,
-                                 UniqueFd channel) {
-        return run_worker(worker_settings(current, seccomp),
-                          WorkerStart{slot, std::move(channel), master_pid, listen_fds, shared_board, entry});
+                                 const Config& current, unsigned slot, unsigned generation,
+                                 std::optional<std::uint32_t> entry, UniqueFd channel) {
+        return run_worker(
+            worker_settings(current, seccomp),
+            WorkerStart{slot, generation, std::move(channel), master_pid, listen_fds, shared_board, entry});
     };
     ConfigReload reload = [args, cpus] { return parse_config(args, process_environment(), cpus); };
     return run_master({std::move(config), std::move(listeners).value(), std::move(worker_body), shared_board,

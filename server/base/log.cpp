@@ -1,18 +1,27 @@
-// log.cpp: the stderr sink and logger set-up.
+// log.cpp: the sinks (native journal records, or one stderr write per line) and the logger set-up.
 #include "base/log.hpp"
 
+#include <spdlog/details/os.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <mutex>
 
+#include "base/journal_sink.hpp"
+
 namespace echo {
 namespace {
+
+LogContext g_context;
+const LogFields* g_pending = nullptr;  // set by log_event() for the one line it logs
+std::shared_ptr<spdlog::sinks::sink>
+    g_stream_sink;  // the stderr sink, for a worker that must not use the journal
 
 bool stderr_is_journal() {
     const char* stream = std::getenv("JOURNAL_STREAM");
@@ -22,24 +31,6 @@ bool stderr_is_journal() {
     struct stat st {};
     if (fstat(STDERR_FILENO, &st) < 0) return false;
     return st.st_dev == dev && st.st_ino == ino;
-}
-
-int syslog_priority(spdlog::level::level_enum level) {
-    switch (level) {
-        case spdlog::level::trace:
-        case spdlog::level::debug:
-            return 7;  // LOG_DEBUG
-        case spdlog::level::info:
-            return 6;  // LOG_INFO
-        case spdlog::level::warn:
-            return 4;  // LOG_WARNING
-        case spdlog::level::err:
-            return 3;  // LOG_ERR
-        case spdlog::level::critical:
-            return 2;  // LOG_CRIT
-        default:
-            return 6;
-    }
 }
 
 // Master and workers share stderr: one write(2) per line keeps lines whole (pipes guarantee it up to
@@ -90,26 +81,57 @@ spdlog::level::level_enum to_spdlog(LogLevel level) {
     return spdlog::level::info;
 }
 
+void install(const std::string& name, std::shared_ptr<spdlog::sinks::sink> sink,
+             spdlog::level::level_enum at) {
+    auto logger = std::make_shared<spdlog::logger>(name, std::move(sink));
+    logger->set_level(at);
+    spdlog::set_default_logger(logger);
+}
+
 }  // namespace
 
-void setup_logging(const std::string& name, LogLevel level) {
+void setup_logging(LogLevel level) {
+    g_context = {LogContext::Role::Master, getpid()};
+    // spdlog asks gettid() once, at a thread's first line, and caches it; the first time stamp makes glibc
+    // read /etc/localtime (openat). Both now, before any filter and any fork: otherwise the first line after
+    // the filters load makes those calls, and a worker whose first line is a warning long after start
+    // (--log-level warning) dies of SIGSYS instead of logging it.
+    (void)spdlog::details::os::thread_id();
+    tzset();
     bool journal = stderr_is_journal();
-    auto sink = std::make_shared<StderrSink>(journal);
-    // The journal stamps time and the main PID itself; the pid in the line tells master from workers.
-    sink->set_pattern(journal ? "%n[%P]: %v" : "%Y-%m-%dT%H:%M:%S.%e %n[%P] %l: %v");
-    auto logger = std::make_shared<spdlog::logger>(name, sink);
-    logger->set_level(to_spdlog(level));
-    spdlog::set_default_logger(logger);
+    auto stream = std::make_shared<StderrSink>(journal);
+    // The journal stamps time and the main PID itself; the pid in the line tells master from workers. This is
+    // also the line a native record falls back to.
+    stream->set_pattern(journal ? "%n[%P]: %v" : "%Y-%m-%dT%H:%M:%S.%e %n[%P] %l: %v");
+    g_stream_sink = stream;
+    std::shared_ptr<spdlog::sinks::sink> sink = stream;
+    // The stream alone carries no fields; the native socket is missing in a chroot or a container without
+    // journald, and sd_journal_sendv() would then drop records without an error.
+    if (journal && journal_socket_present())
+        sink = std::make_shared<JournalSink>(g_context, g_pending, stream);
+    install("master", std::move(sink), to_spdlog(level));
 }
 
 void set_log_level(LogLevel level) {
     spdlog::default_logger()->set_level(to_spdlog(level));
 }
 
-void rename_logger(const std::string& name) {
+void enter_worker_logging(unsigned slot, unsigned generation) {
+    g_context = {LogContext::Role::Worker, getpid(), slot, generation};
     auto old = spdlog::default_logger();
-    auto logger = old->clone(name);
-    spdlog::set_default_logger(logger);
+    auto name = fmt::format("worker {}", slot);
+    if (journal_fd_unknown() && g_stream_sink) return install(name, g_stream_sink, old->level());
+    spdlog::set_default_logger(old->clone(name));
+}
+
+void log_event(spdlog::level::level_enum level, const LogFields& fields, std::string_view text) {
+    g_pending = &fields;
+    spdlog::log(level, "{}", text);
+    g_pending = nullptr;
+}
+
+int journal_socket_fd() {
+    return opened_journal_fd();
 }
 
 std::string errno_text(int err) {

@@ -16,11 +16,11 @@ namespace echo {
 // for the life of the process: they are only ever read from the signalfd.
 sigset_t master_signals();
 
-// The worker's whole life, as main() binds it: given the configuration current at the fork, its slot and
-// its end of the report channel, returns its exit status. The master forks; it does not know what a worker
-// does (nginx's ngx_spawn_process takes the child's body the same way).
-// `load_entry` is its entry of the shared LoadBoard, claimed by the master for this process.
-using WorkerBody = std::function<int(const Config& config, unsigned slot,
+// The worker's whole life, as main() binds it: given the configuration current at the fork, its slot, the
+// configuration generation it belongs to and its end of the report channel, returns its exit status. The
+// master forks; it does not know what a worker does (nginx's ngx_spawn_process takes the child's body the
+// same way). `load_entry` is its entry of the shared LoadBoard, claimed by the master for this process.
+using WorkerBody = std::function<int(const Config& config, unsigned slot, unsigned generation,
                                      std::optional<std::uint32_t> load_entry, UniqueFd channel)>;
 
 // Re-reads the configuration from where main() first read it (command line, environment, config file).

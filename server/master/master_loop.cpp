@@ -240,7 +240,7 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
                 publish_status(now, true);
                 break;
             case Action::Kind::Log:
-                spdlog::log(a.level, "{}", a.text);
+                log_event(a.level, a.fields, a.text);
                 break;
         }
     }
@@ -248,8 +248,9 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
 
 void MasterLoop::spawn(unsigned slot, TimePoint now) {
     std::optional<std::uint32_t> entry = board_ ? board_->claim() : std::nullopt;
-    auto child =
-        spawn_child([&](UniqueFd channel) { return worker_body_(config_, slot, entry, std::move(channel)); });
+    auto child = spawn_child([&, generation = supervisor_.generation()](UniqueFd channel) {
+        return worker_body_(config_, slot, generation, entry, std::move(channel));
+    });
     if (!child.ok()) {
         if (entry) board_->release(*entry);
         return execute(supervisor_.on_fork_failed(slot, child.error(), now), now);

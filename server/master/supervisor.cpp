@@ -129,7 +129,8 @@ Actions Supervisor::on_spawned(unsigned slot, pid_t pid, TimePoint now) {
     w.generation = generation_;
     w.started_at = w.last_heartbeat = now;
     table_.add(w);
-    out.push_back(Action::log(spdlog::level::info, fmt::format("started worker {} (pid {})", slot, pid)));
+    out.push_back(
+        Action::log(spdlog::level::info, about(w), fmt::format("started worker {} (pid {})", slot, pid)));
     reconcile(now, out);
     return out;
 }
@@ -144,7 +145,7 @@ Actions Supervisor::on_fork_failed(unsigned slot, int error, TimePoint now) {
 
 Actions Supervisor::on_reload_failed(const std::string& why, TimePoint now) {
     Actions out;
-    out.push_back(Action::log(spdlog::level::err,
+    out.push_back(Action::log(spdlog::level::err, {.event = LogEvent::ReloadFailed},
                               "SIGHUP: reload failed: " + why + "; keeping the current configuration"));
     out.push_back(Action::of(Action::Kind::NotifyReady));
     reconcile(now, out);
@@ -195,9 +196,9 @@ void Supervisor::reconcile(TimePoint now, Actions& out) {
     }
     if (state_ == MasterState::Starting && all_serving()) {
         state_ = MasterState::Running;
-        out.push_back(
-            Action::log(spdlog::level::info, fmt::format("ready: {} worker{} accepting on {}", target_,
-                                                         target_ == 1 ? "" : "s", listening_on_)));
+        out.push_back(Action::log(spdlog::level::info, {.event = LogEvent::Ready},
+                                  fmt::format("ready: {} worker{} accepting on {}", target_,
+                                              target_ == 1 ? "" : "s", listening_on_)));
         out.push_back(Action::of(Action::Kind::PublishStatus));
         out.push_back(Action::of(Action::Kind::NotifyReady));
     }
@@ -239,7 +240,7 @@ void Supervisor::advance_reload(TimePoint now, Actions& out) {
     }
     state_ = MasterState::Running;
     out.push_back(
-        Action::log(spdlog::level::info,
+        Action::log(spdlog::level::info, {.event = LogEvent::ReloadDone, .worker_generation = generation_},
                     fmt::format("reload complete: {} worker(s) of generation {}", target_, generation_)));
     out.push_back(Action::of(Action::Kind::PublishStatus));
     out.push_back(Action::of(Action::Kind::NotifyReady));
@@ -268,7 +269,7 @@ bool Supervisor::all_serving() const {
 void Supervisor::begin_stop(bool graceful, int signo, TimePoint now, Actions& out) {
     Duration grace = graceful ? settings_.drain_timeout + kStopGrace : kFastStopGrace;
     if (signo != 0)
-        out.push_back(Action::log(spdlog::level::info,
+        out.push_back(Action::log(spdlog::level::info, {.event = LogEvent::StopBegun, .signal = signo},
                                   fmt::format("{}: {} stop of {} worker(s){}", signal_name(signo),
                                               graceful ? "graceful" : "fast", table_.size(),
                                               graceful ? fmt::format(", draining for at most {:.1f}s",
@@ -292,8 +293,8 @@ void Supervisor::begin_stop(bool graceful, int signo, TimePoint now, Actions& ou
 }
 
 void Supervisor::retire(WorkerProcess& w, const char* why, Actions& out) {
-    out.push_back(
-        Action::log(spdlog::level::info, fmt::format("retiring worker {} (pid {}): {}", w.slot, w.pid, why)));
+    out.push_back(Action::log(spdlog::level::info, about(w),
+                              fmt::format("retiring worker {} (pid {}): {}", w.slot, w.pid, why)));
     w.phase = WorkerPhase::Retiring;
     out.push_back(Action::signal(w.pid, SIGTERM));
 }
@@ -305,7 +306,7 @@ void Supervisor::schedule_respawn(const WorkerProcess& w, int status, TimePoint 
     if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == kWorkerExitFatal) {
         s.fatal = true;
         out.push_back(Action::log(
-            spdlog::level::err,
+            spdlog::level::err, about(w),
             fmt::format(
                 "worker {} failed at start-up in a way a restart cannot fix (status {}); not restarting it",
                 w.slot, kWorkerExitFatal)));
@@ -319,7 +320,7 @@ void Supervisor::schedule_respawn(const WorkerProcess& w, int status, TimePoint 
     if (!s.down_since) s.down_since = now;
     if (s.quick_exits >= kCrashLoopThreshold)
         out.push_back(
-            Action::log(spdlog::level::err,
+            Action::log(spdlog::level::err, about(w, LogEvent::CrashLoop),
                         fmt::format("worker {} is crash-looping: {} exits in a row within {:.1f}s of "
                                     "starting; next start in {:.1f}s",
                                     w.slot, s.quick_exits, to_seconds(kStableRun), to_seconds(delay))));
@@ -335,14 +336,14 @@ void Supervisor::log_accepting(const WorkerProcess& w, TimePoint now, Actions& o
     if (w.slot >= slots_.size()) return;
     auto& down_since = slots_[w.slot].down_since;
     if (!down_since) {
-        out.push_back(
-            Action::log(spdlog::level::debug, fmt::format("worker {} (pid {}) is accepting", w.slot, w.pid)));
+        out.push_back(Action::log(spdlog::level::debug, about(w),
+                                  fmt::format("worker {} (pid {}) is accepting", w.slot, w.pid)));
         return;
     }
     // How long a crash took capacity away, back-off included: the figure an operator wants after a kill
     // (RUNBOOK.md "Reliability").
     out.push_back(
-        Action::log(spdlog::level::info,
+        Action::log(spdlog::level::info, about(w),
                     fmt::format("worker {} (pid {}) is accepting: the slot was empty for {:.1f} ms after its "
                                 "last worker died",
                                 w.slot, w.pid, to_seconds(now - *down_since) * 1000.0)));

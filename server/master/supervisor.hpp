@@ -60,6 +60,8 @@ class Supervisor {
     int exit_code() const;
     const WorkerTable& workers() const { return table_; }
     unsigned target() const { return target_; }
+    // The configuration generation a worker spawned now belongs to (its journal records say it).
+    unsigned generation() const { return generation_; }
 
     // Every signal the table has a column for: what the master blocks and reads from its signalfd, so the
     // two cannot drift apart.
@@ -123,6 +125,11 @@ class Supervisor {
     void count_totals_of_exited(const WorkerProcess& w);
     void log_accepting(const WorkerProcess& w, TimePoint now, Actions& out);
     bool spawn_allowed(unsigned slot, TimePoint now) const;
+    // The journal fields of a record about `w` (RUNBOOK.md "Journal records").
+    static LogFields about(const WorkerProcess& w, LogEvent event = LogEvent::None) {
+        return {
+            .event = event, .worker_slot = w.slot, .worker_pid = w.pid, .worker_generation = w.generation};
+    }
     bool stopping() const { return state_ == MasterState::Draining || state_ == MasterState::Stopping; }
 
     SupervisorSettings settings_;

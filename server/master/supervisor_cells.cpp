@@ -188,19 +188,23 @@ void Supervisor::account_exit(const Input& in, Actions& out) {
     }
     count_totals_of_exited(*w);
     bool expected = w->phase == WorkerPhase::Retiring || stopping();
+    // A hung worker's death was the master's doing, already reported as HungKilled.
+    LogFields fields = about(*w, expected || w->killed_as_hung ? LogEvent::None : LogEvent::WorkerDied);
     out.push_back(
-        Action::log(expected ? spdlog::level::info : spdlog::level::warn,
+        Action::log(expected ? spdlog::level::info : spdlog::level::warn, add_exit(fields, in.status),
                     fmt::format("worker {} (pid {}) {}{}", w->slot, w->pid, describe_exit(in.status),
                                 w->killed_as_hung ? " (killed as hung)"
                                 : expected        ? ""
                                                   : " unexpectedly")));
-    if (WIFSIGNALED(in.status) && WTERMSIG(in.status) == SIGSYS)
+    if (WIFSIGNALED(in.status) && WTERMSIG(in.status) == SIGSYS) {
+        fields.event = LogEvent::SeccompKill;
         out.push_back(Action::log(
-            spdlog::level::err,
+            spdlog::level::err, fields,
             fmt::format(
                 "worker {} made a system call outside seccomp/policy.txt: the kernel's audit line names it "
                 "(journalctl -k: type=1326 ... syscall=N); RUNBOOK.md \"Seccomp\"",
                 w->slot)));
+    }
     if (!expected) schedule_respawn(*w, in.status, in.now, out);
 }
 
@@ -208,7 +212,7 @@ void Supervisor::kill_hung(const Input& in, Actions& out) {
     WorkerProcess* w = table_.find(in.pid);
     if (w == nullptr || w->killed_as_hung) return;
     out.push_back(Action::log(
-        spdlog::level::err,
+        spdlog::level::err, about(*w, LogEvent::HungKilled),
         fmt::format("worker {} (pid {}) sent no heartbeat for {:.1f}s (--worker-timeout {:.1f}s): killing it",
                     w->slot, w->pid, to_seconds(in.now - w->last_heartbeat),
                     to_seconds(settings_.worker_timeout))));
@@ -222,7 +226,7 @@ void Supervisor::note_gone(const Input& in, Actions& out) {
     auto gone = table_.take(in.pid);
     if (!gone) return;
     out.push_back(
-        Action::log(spdlog::level::warn,
+        Action::log(spdlog::level::warn, about(*gone),
                     fmt::format("worker {} (pid {}) is gone and NOT reaped (zombie mode): it stays <defunct>",
                                 gone->slot, gone->pid)));
     zombies_.keep(gone->pid);
@@ -236,7 +240,7 @@ void Supervisor::back_off_slot(const Input& in, Actions& out) {
     Duration delay = std::max(backoff_delay(s.quick_exits), kBackoffBase);
     s.respawn_after = in.now + delay;
     out.push_back(
-        Action::log(spdlog::level::err,
+        Action::log(spdlog::level::err, {.event = LogEvent::ForkFailed, .worker_slot = in.slot},
                     fmt::format("fork() failed while spawning worker {}: {}; retrying in {:.1f}s{}", in.slot,
                                 errno_text(in.error), to_seconds(delay), zombies_.fork_failure_note())));
 }
@@ -245,7 +249,7 @@ void Supervisor::kill_stragglers(const Input&, Actions& out) {
     kill_deadline_.reset();
     for (auto& w : table_.all()) {
         out.push_back(Action::log(
-            spdlog::level::err,
+            spdlog::level::err, about(w, LogEvent::StragglersKilled),
             fmt::format("worker {} (pid {}) outlived the stop deadline: sending SIGKILL", w.slot, w.pid)));
         out.push_back(Action::signal(w.pid, SIGKILL));
         stragglers_killed_ = true;

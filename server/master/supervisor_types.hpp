@@ -11,6 +11,7 @@
 #include <spdlog/common.h>
 
 #include "base/clock.hpp"
+#include "base/log_event.hpp"
 
 namespace echo {
 
@@ -69,7 +70,7 @@ struct Action {
         NotifyReloading,  // RELOADING=1
         NotifyStopping,   // STOPPING=1, extending systemd's stop timeout by `delay`
         PublishStatus,    // STATUS= now, not at the next status interval
-        Log,              // `text` at `level`
+        Log,              // `text` at `level`, with `fields` (the event and the worker it is about)
     };
     Kind kind = Kind::Log;
     unsigned slot = 0;
@@ -78,6 +79,7 @@ struct Action {
     Duration delay{};
     spdlog::level::level_enum level = spdlog::level::info;
     std::string text = {};
+    LogFields fields = {};
 
     static Action of(Kind what) { return {.kind = what}; }
     static Action spawn(unsigned into) { return {.kind = Kind::Spawn, .slot = into}; }
@@ -85,6 +87,9 @@ struct Action {
     static Action stopping(Duration may_take) { return {.kind = Kind::NotifyStopping, .delay = may_take}; }
     static Action log(spdlog::level::level_enum at, std::string line) {
         return {.kind = Kind::Log, .level = at, .text = std::move(line)};
+    }
+    static Action log(spdlog::level::level_enum at, LogFields about, std::string line) {
+        return {.kind = Kind::Log, .level = at, .text = std::move(line), .fields = about};
     }
 };
 using Actions = std::vector<Action>;

@@ -44,11 +44,13 @@ int run_worker(const WorkerSettings& settings, WorkerStart start) {
     // advises.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != start.master_pid) return 1;
 
-    rename_logger(fmt::format("worker {}", start.slot));
+    enter_worker_logging(start.slot, start.generation);
     // The master's signalfd, timerfd and epoll, and the other workers' channels, go (docs/ARCHITECTURE.md
-    // "Signals across fork").
+    // "Signals across fork"); the journal socket libsystemd opened in the master stays (RUNBOOK.md "Journal
+    // records").
     std::vector<int> keep = start.listen_fds;
     keep.push_back(start.channel.get());
+    keep.push_back(journal_socket_fd());  // -1 when there is none: close_inherited_fds() skips it
     if (int r = close_inherited_fds(keep); r < 0) {
         spdlog::error("close_range() failed while closing the master's descriptors: {}", errno_text(r));
         return 1;

@@ -34,6 +34,7 @@ WorkerSettings worker_settings(const Config& config, SeccompMode seccomp);
 // Who this worker is and what it was handed at its fork.
 struct WorkerStart {
     unsigned slot = 0;
+    unsigned generation = 0;      // of the configuration it was started with (its journal records say it)
     UniqueFd channel;             // its end of the report channel to the master
     pid_t master_pid = 0;         // to notice a master that died before PR_SET_PDEATHSIG was set
     std::vector<int> listen_fds;  // borrowed from the master's listeners, shared by every worker

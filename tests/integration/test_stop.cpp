@@ -77,6 +77,20 @@ TEST_CASE("SIGTERM with a client that never reads: the drain deadline ends it an
     CHECK(server->log().find("drain deadline reached: closing 1 busy connection(s)") != std::string::npos);
 }
 
+TEST_CASE("--log-level warning: a worker's first line, late and under its filter, is logged, not a SIGSYS") {
+    // Nothing is logged below a warning, so the drain deadline's line is the worker's first: spdlog must not
+    // ask gettid() then (setup_logging() caches the thread id at start).
+    auto activated = start_activated({"--drain-timeout", "1s", "--workers", "1", "--log-level", "warning"});
+    auto& server = activated.server;
+    auto stuck = connect_local(activated.port);
+    REQUIRE(push_until_paused(stuck.get(), 9).size() > 0);
+    server->signal(SIGTERM);
+    CHECK(server->wait_exit_code(10s) == 0);
+    CHECK_MESSAGE(server->log().find("drain deadline reached: closing 1 busy connection(s)") != std::string::npos,
+                  server->log());
+    CHECK(server->log().find("SIGSYS") == std::string::npos);
+}
+
 TEST_CASE(
     "a worker that cannot drain (stopped) is SIGKILLed after the deadline and the exit status says so") {
     auto server = start_server({"--drain-timeout", "500ms", "--worker-timeout", "0"});

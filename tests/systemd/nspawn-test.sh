@@ -36,6 +36,17 @@ property_is() { [[ $(show "$1") == "$2" ]]; }
 property_is_not() { [[ $(show "$1") != "$2" ]]; }
 workers_are() { [[ $(in_ct cat "/proc/$main/task/$main/children" | wc -w) == "$1" ]]; }
 gone() { ! in_ct test -e "/proc/$1"; }
+# The service's journal records matching journalctl's FIELD=VALUE terms, one JSON object a line; journal_has
+# FIELD=VALUE...: some record has them all (the first term also selects, the rest are checked in the JSON).
+journal_json() { in_ct journalctl --no-pager -o json -u "$unit" "$@"; }
+journal_has() {
+  local term records
+  records=$(journal_json "$1")
+  for term in "${@:2}"; do
+    records=$(grep -F "\"${term%%=*}\":\"${term#*=}\"" <<<"$records") || return 1
+  done
+  [[ -n $records ]]
+}
 diagnostics() {
   [[ -n $CONTAINER_PID ]] || return 0
   echo "---- systemctl status" >&2
@@ -80,6 +91,8 @@ container_boot "$root" "echo-test-$$" "$tmp/console.log" || die "the container d
 pass "systemd $(in_ct systemctl --version | awk 'NR == 1 {print $2}') booted as PID 1 of the container in ${SECONDS}s"
 tar -C "$tmp/stage" -c . | in_ct tar -x -C / || die "cannot copy the staged install into the container"
 in_ct systemctl daemon-reload
+# What the Debian package gets from systemd's dpkg trigger on /usr/lib/systemd/catalog.
+in_ct journalctl --update-catalog || die "journalctl --update-catalog failed"
 
 # ---- start: the service alone pulls in its socket and reaches READY=1
 expect "socket not active before start" [ "$(show ActiveState echo-hardened.socket)" = inactive ]
@@ -160,6 +173,20 @@ replaced() {
 }
 expect "SIGKILLed worker $victim replaced" wait_until 10 replaced
 expect "killed worker reaped (no zombie)" wait_until 5 gone "$victim"
+id_died=9f8f32079a3947cdb006f0110d7b2346  # server/base/log_event.hpp: LogEvent::WorkerDied
+expect "journal: native record of worker $victim's death" \
+  wait_until 10 journal_has "MESSAGE_ID=$id_died" WORKER_PID="$victim" SIGNAL=9 SIGNAL_NAME=SIGKILL PRIORITY=4 \
+  ECHO_ROLE=master _TRANSPORT=journal SYSLOG_IDENTIFIER=echo-hardened
+record=$(journal_json "MESSAGE_ID=$id_died" "WORKER_PID=$victim" | tail -n1)
+expect "journal: the record names the slot and generation" \
+  bash -c 'grep -q "\"WORKER_SLOT\":\"[0-9]*\"" <<<"$1" && grep -q "\"WORKER_GENERATION\":\"0\"" <<<"$1"' _ "$record"
+explained=$(in_ct journalctl --no-pager -x -u "$unit" "MESSAGE_ID=$id_died" "WORKER_PID=$victim")
+expect "journalctl -x explains it from the catalog" \
+  bash -c 'grep -qE "Subject: echo-hardened worker [0-9]+ \(pid $2\) died unexpectedly" <<<"$1" &&
+    grep -q "OOM" <<<"$1"' _ "$explained" "$victim"
+sed -n '1,8s/^/       /p' <<<"$explained"
+expect "journal: no master line repeats its pid (no \"master[$main]\")" \
+  bash -c '! grep -qF "master[$1]" <<<"$2"' _ "$main" "$(in_ct journalctl --no-pager -o cat -u "$unit")"
 
 # ---- reload: SIGHUP via ExecReload=, rolling, keeps serving, same master
 before=$(in_ct cat "/proc/$main/task/$main/children")
@@ -182,6 +209,12 @@ wait_until 10 in_ct test -e /tmp/loop.result || true
 read -r loop_ok loop_bad <<<"$(in_ct cat /tmp/loop.result 2>/dev/null || echo "0 -1")"
 expect "no failed connection during reload ($loop_ok ok, $loop_bad failed)" [ "$loop_bad" = 0 -a "$loop_ok" -gt 0 ]
 expect "same master after reload" [ "$(show MainPID)" = "$main" ]
+expect "journal: reload done, generation 1" \
+  journal_has MESSAGE_ID=e2ac2703aeb9430f941330ae88e445e2 WORKER_GENERATION=1 ECHO_ROLE=master PRIORITY=6
+# The workers the reload replaced drained: their own records, "worker N: draining: ...", without its pid in the text.
+expect "journal: a worker's own records carry its role, slot, pid and generation" \
+  bash -c 'grep -q "\"MESSAGE\":\"worker [0-9]*: draining" <<<"$1" && grep -q "\"WORKER_PID\":\"[0-9]*\"" <<<"$1" &&
+    grep -q "\"WORKER_SLOT\":\"[0-9]*\"" <<<"$1"' _ "$(journal_json ECHO_ROLE=worker WORKER_GENERATION=0)"
 expect "echo after reload" [ "$(echo_once)" = OK ]
 
 # ---- watchdog: WATCHDOG=1 keeps arriving (WatchdogTimestamp moves) and nothing was restarted
@@ -225,6 +258,19 @@ expect "draining stop returns every byte" [ "$drained" = yes ]
 expect "service stopped" wait_until 30 property_is ActiveState inactive
 expect "Result=success ($(show Result)), exit status $(show ExecMainStatus)" \
   [ "$(show Result)/$(show ExecMainStatus)" = success/0 ]
+expect "journal: the workers that drained at the stop are generation 1" journal_has ECHO_ROLE=worker WORKER_GENERATION=1
+expect "journal: stop begun (SIGTERM)" \
+  journal_has MESSAGE_ID=375af27391134849bbad4760bbe4158f SIGNAL=15 SIGNAL_NAME=SIGTERM ECHO_ROLE=master
+explained=$(in_ct journalctl --no-pager -x -u "$unit" MESSAGE_ID=375af27391134849bbad4760bbe4158f)
+expect "journalctl -x: Subject: echo-hardened is stopping (SIGTERM)" grep -qF "Subject: echo-hardened is stopping (SIGTERM)" <<<"$explained"
+expect "journal: nothing fell back to the stream (_TRANSPORT=stdout)" \
+  [ -z "$(journal_json _TRANSPORT=stdout SYSLOG_IDENTIFIER=echo-hardened)" ]
+echo "       sample records (journalctl -o json: the three events and a worker's own; our fields, _PID, _TRANSPORT):"
+for match in "MESSAGE_ID=$id_died" MESSAGE_ID=e2ac2703aeb9430f941330ae88e445e2 ECHO_ROLE=worker \
+  MESSAGE_ID=375af27391134849bbad4760bbe4158f; do
+  journal_json --output-fields=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,ECHO_ROLE,WORKER_SLOT,WORKER_PID,WORKER_GENERATION,EXIT_STATUS,SIGNAL,SIGNAL_NAME,MESSAGE_ID,_PID,_TRANSPORT \
+    "$match" | tail -n1 | sed -E 's/"(__CURSOR|__REALTIME_TIMESTAMP|__MONOTONIC_TIMESTAMP|_BOOT_ID)":"[^"]*",?//g; s/,}$/}/; s/^/       /'
+done
 
 # ---- socket activation from cold: the socket stayed, a connection starts the service again
 expect "socket still listening after the service stopped" [ "$(show ActiveState echo-hardened.socket)" = active ]

@@ -88,7 +88,7 @@ expect "lintian: no error, no warning (exit $lintian_rc)" \
 contents=$(dpkg-deb -c "$deb1" | awk '{print $NF}' | sed 's|^\./|/|')
 for f in /usr/bin/echo-hardened /lib/systemd/system/$sock /lib/systemd/system/$unit \
   /usr/lib/echo-hardened/update-root /usr/share/man/man8/echo-hardened.8.gz \
-  /usr/share/doc/echo-hardened/RUNBOOK.md.gz; do
+  /usr/share/doc/echo-hardened/RUNBOOK.md.gz /usr/lib/systemd/catalog/echo-hardened.catalog; do
   expect "package ships $f" grep -qx "$f" <<<"$contents"
 done
 expect "package ships no generated private root or drop-in (postinst writes them)" \
@@ -164,6 +164,12 @@ expect "man 8 echo-hardened renders (NAME, OPTIONS, --listen, ECHO_LISTEN)" \
   bash -c 'grep -q "^NAME" <<<"$1" && grep -q "^OPTIONS" <<<"$1" && grep -q -- "--listen ADDR:PORT" <<<"$1" &&
     grep -q "Environment: ECHO_LISTEN" <<<"$1"' check "$manpage"
 expect "systemctl help names the man page" grep -q 'man:echo-hardened(8)' <<<"$(show Documentation)"
+# systemd's own dpkg trigger on /usr/lib/systemd/catalog compiled the catalog: journalctl -x explains our ids.
+catalog_id=ccc5806e42144d05b2232dc44768a435  # server/base/log_event.hpp: LogEvent::Ready
+expect "systemd's trigger compiled the catalog (journalctl --list-catalog names $catalog_id)" \
+  grep -q "^$catalog_id echo-hardened: " <<<"$(in_ct journalctl --list-catalog 2>&1)"
+expect "the service's ready record has its MESSAGE_ID" \
+  grep -q '"MESSAGE_ID":"'$catalog_id'"' <<<"$(in_ct journalctl -o json -u "$unit" MESSAGE_ID=$catalog_id)"
 
 # ---- a library package changes: the trigger rewrites the drop-in (here one spoiled on purpose)
 echo "BindReadOnlyPaths=/nonexistent" | in_ct tee -a "$dropin" >/dev/null
@@ -227,6 +233,8 @@ expect "purge: no path named *echo-hardened* anywhere${leftovers:+ (found: $(tr 
   [ -z "$leftovers" ]
 expect "purge: no running process" [ -z "$(in_ct pgrep -x echo-hardened || true)" ]
 expect "purge: systemd knows no such unit" property_is LoadState not-found
+expect "purge: the trigger dropped the catalog's entries" \
+  bash -c '! grep -q "^$1 " <<<"$2"' _ "$catalog_id" "$(in_ct journalctl --list-catalog 2>&1)"
 
 if ((failures)); then
   diagnostics
