@@ -42,7 +42,7 @@ int filtered_child(bool worker) {
     if (pid == 0) {
         // The server's own sink: the test's default spdlog sink asks the terminal (ioctl), which no filter
         // allows.
-        echo::setup_logging("clone3-test", echo::LogLevel::Warning);
+        echo::setup_logging(echo::LogLevel::Warning);
         if (!echo::install_master_filter(echo::SeccompMode::Enforce)) _exit(kFilterFailed);
         if (worker && !echo::install_worker_filter(echo::SeccompMode::Enforce)) _exit(kFilterFailed);
         if (clone3_errno() != ENOSYS) _exit(kClone3NotEnosys);
