@@ -28,6 +28,7 @@ namespace {
 constexpr unsigned kConnectionLimit = 32;             // beyond it MHD accepts and closes at once
 constexpr unsigned kConnectionTimeoutSeconds = 5;     // an unterminated request is dropped after this
 constexpr std::size_t kConnectionMemory = 16 * 1024;  // request line and headers; past it: 431/413, closed
+constexpr MHD_UNSIGNED_LONG_LONG kMaxWaitMs = 500;
 constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 struct DaemonDeleter {
@@ -95,10 +96,11 @@ int serve(MHD_Daemon* daemon, Epoll& epoll, int channel) {
     if (r < 0) return spdlog::error("epoll_ctl() failed in the metrics process: {}", errno_text(r)), 1;
     std::array<epoll_event, 4> events;
     for (;;) {
-        MHD_UNSIGNED_LONG_LONG wait_ms = 0;
-        int timeout = MHD_get_timeout(daemon, &wait_ms) == MHD_YES
-                          ? static_cast<int>(std::min<MHD_UNSIGNED_LONG_LONG>(wait_ms, 60'000))
-                          : -1;
+        // At most kMaxWait, whatever MHD says: with no connection timing out it answers "no timeout", yet
+        // after refusing connections at its limit it puts the listening socket back only in MHD_run().
+        MHD_UNSIGNED_LONG_LONG wait_ms = kMaxWaitMs;
+        if (MHD_get_timeout(daemon, &wait_ms) != MHD_YES || wait_ms > kMaxWaitMs) wait_ms = kMaxWaitMs;
+        const int timeout = static_cast<int>(wait_ms);
         int n = epoll.wait(events, timeout);
         if (n < 0) return spdlog::error("epoll_wait() failed in the metrics process: {}", errno_text(n)), 1;
         for (int i = 0; i < n; ++i)
