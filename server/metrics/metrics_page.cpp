@@ -66,16 +66,22 @@ void master(Exposition& e, const MasterFigures& m) {
 }
 
 void per_worker(Exposition& e, const BoardSnapshot& b) {
+    // A worker forked a moment ago has no pid on the board yet: its figures are in the totals, and its series
+    // start at the next scrape, so that no series is ever labelled pid="0".
+    std::vector<const WorkerFigures*> known;
     std::vector<Labelled> labels;
-    for (const auto& w : b.workers)
+    for (const auto& w : b.workers) {
+        if (w.pid <= 0) continue;
+        known.push_back(&w);
         labels.push_back(
             {"worker", std::to_string(w.slot), std::to_string(w.pid), std::to_string(w.generation)});
+    }
     auto each = [&](const char* name, const char* type, const char* help, auto value) {
         e.family(name, type, help);
-        for (std::size_t i = 0; i < b.workers.size(); ++i)
+        for (std::size_t i = 0; i < known.size(); ++i)
             e.sample(name,
                      {{"slot", labels[i].slot}, {"pid", labels[i].pid}, {"generation", labels[i].generation}},
-                     U64{value(b.workers[i])});
+                     U64{value(*known[i])});
     };
     each("echo_hardened_worker_connections_open", "gauge", "Client connections this worker holds now.",
          [](const WorkerFigures& w) { return w.open; });

@@ -116,8 +116,10 @@ int serve(MHD_Daemon* daemon, Epoll& epoll, int channel) {
 
 int run_metrics(MetricsStart start) {
     // It serves no signal: the master stops it with SIGKILL, and a stop or ^C aimed at the whole process
-    // group must not end it before the master (which would restart it).
-    reset_signals_in_child(make_sigset({}));
+    // group must not end it before the master (which would restart it). They stay blocked while the
+    // dispositions go back to default, so none can kill it in between, and are ignored from then on.
+    reset_signals_in_child(
+        make_sigset({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU}));
     for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE})
         (void)signal(s, SIG_IGN);  // fails only for an invalid signal number or SIGKILL/SIGSTOP
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != start.master_pid) return 1;
