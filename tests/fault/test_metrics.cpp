@@ -248,8 +248,15 @@ TEST_CASE(
     CHECK(server->metrics_process() == metrics);  // the same metrics process: it never died
     CHECK(server->log().find("unexpectedly") == std::string::npos);
 
-    // Its figures are the echo clients' alone: the hostile connections went to the metrics process.
-    auto page = test::http_get(mport, "/metrics").body;
+    // Its figures are the echo clients' alone: the hostile connections went to the metrics process. Read once
+    // the workers have handled every close, which comes after their last byte count is stored.
+    std::string page;
+    CHECK(test::eventually(
+        [&] {
+            page = test::http_get(mport, "/metrics").body;
+            return test::metric_value(page, "echo_hardened_connections_open") == 0.0;
+        },
+        10s));
     CHECK(test::metric_value(page, "echo_hardened_connections_accepted_total") ==
           static_cast<double>(summary.count("established") + 1));
     CHECK(test::metric_value(page, "echo_hardened_echoed_bytes_total") ==
