@@ -263,8 +263,13 @@ TEST_CASE(
           static_cast<double>(summary.count("total_bytes") + probe.size()));
     MESSAGE("metrics process RSS: " << rss_before << " KiB before, at most " << rss_max
                                     << " KiB under attack");
-    CHECK(rss_max <
-          rss_before + 8 * 1024);  // bounded: MHD's per-connection memory times its connection limit
+#if defined(__SANITIZE_ADDRESS__)
+    // ASan's quarantine keeps freed memory on purpose (up to 256 MiB by default): only a loose bound here.
+    CHECK(rss_max < rss_before + 256 * 1024);
+#else
+    // Bounded: libmicrohttpd's per-connection memory times its connection limit, and one page.
+    CHECK(rss_max < rss_before + 8 * 1024);
+#endif
     report({"metrics port: hostile clients", "pingpong 8 conns x 256 B",
             "garbage x50, a held request, 2,000 connections, 1 MiB headers", summary.count("total_bytes"),
             summary.count("errors"), after.zombies,
