@@ -14,9 +14,11 @@
 #      JOURNAL_STREAM; echo, a large echo, a slow reader, an idle timeout, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1,
 #      SIGUSR2, a hung (SIGSTOPped) worker killed and replaced, then SIGTERM while a client is busy
 #   B  from a shell (as nobody under a finite RLIMIT_NPROC when run as root): --listen on IPv4 and IPv6,
-#      --config FILE re-read on SIGHUP, echo, SIGQUIT
+#      --config FILE re-read on SIGHUP, echo, --metrics-listen with a scrape, a 404, a POST, garbage and 1 MiB of
+#      headers, SIGQUIT
 # Every line of a trace is assigned to a phase: "start" (the master from execve until its filter is loaded),
-# "master", "setup" (a worker from fork until its own filter) or "worker", the roles policy.txt uses.
+# "master", "setup" (a worker or the metrics process from fork until its own filter), "worker" or "metrics",
+# the roles policy.txt uses.
 # Output: per phase, the calls seen (with counts), those missing from the policy, those in the policy not seen.
 # Exit status: 0 every call seen is in the policy for its phase, 1 something is missing or a step failed, 2 usage.
 set -euo pipefail
@@ -150,14 +152,27 @@ fi
 server_name=b
 server_wrapper=(strace -f -ff -qq -o "$dir/b" -- "${as_user[@]}")
 server_ready_timeout=20
-server_start "$bin" --listen 127.0.0.1:0 --listen '[::1]:0' --workers 2 --config "$dir/b.conf" --seccomp "$mode" ||
-    fail "run B: the server did not start"
+server_start "$bin" --listen 127.0.0.1:0 --listen '[::1]:0' --workers 2 --config "$dir/b.conf" --seccomp "$mode" \
+    --metrics-listen 127.0.0.1:0 || fail "run B: the server did not start"
 master_b=$server_master
 started+=("$master_b")
 port4=$server_port
 port6=$(sed -n 's/.*listening on \[::1\]:\([0-9]*\).*/\1/p' "$server_log" | head -1)
 echo_check 127.0.0.1 "$port4"
 echo_check ::1 "$port6"
+# The metrics process: a scrape (the page reads /proc of every process), the refusals, garbage, 1 MiB of headers.
+mport=$(sed -n 's|.*metrics at http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$server_log" | head -1)
+[[ -n $mport ]] || fail "run B: no metrics line"
+http() {  # http REQUEST-LINE: the status line of the answer
+    printf '%s\r\nHost: census\r\nConnection: close\r\n\r\n' "$1" | timeout 10 nc -N -w 5 127.0.0.1 "$mport" | head -1 | tr -d '\r'
+}
+[[ $(http 'GET /metrics HTTP/1.1') == 'HTTP/1.1 200 OK' ]] || fail "run B: the metrics page was not served"
+[[ $(http 'GET / HTTP/1.1') == 'HTTP/1.1 404 Not Found' ]] || fail "run B: / was not a 404"
+[[ $(http 'POST /metrics HTTP/1.1') == 'HTTP/1.1 405 Method Not Allowed' ]] || fail "run B: POST was not a 405"
+head -c 4096 /dev/urandom | tr -d '\r\n' | timeout 10 nc -N -w 5 127.0.0.1 "$mport" >/dev/null || true
+{ printf 'GET /metrics HTTP/1.1\r\nX-Big: '; head -c 1M /dev/zero | tr '\0' a; printf '\r\n\r\n'; } |
+    timeout 10 nc -N -w 5 127.0.0.1 "$mport" >/dev/null || true
+[[ $(http 'GET /metrics HTTP/1.1') == 'HTTP/1.1 200 OK' ]] || fail "run B: the metrics page was not served again"
 printf 'log-level = debug\nidle-timeout = 30\n' >"$dir/b.conf"
 kill -HUP "$master_b"
 wait_for_log 'reload complete' 20
@@ -181,25 +196,28 @@ phases() {  # phases PREFIX MASTER_PID
                     if (name == "seccomp" && /SECCOMP_SET_MODE_FILTER/ && / = 0$/) { loaded = 1; phase = "master" }
                 }' "$file"
         else
+            # The metrics process names itself first thing (prctl PR_SET_NAME "echo-metrics").
             awk -v mode="$mode" '
                 !match($0, /^[a-z0-9_]+\(/) { next }
                 {
                     name = substr($0, 1, RLENGTH - 1)
-                    print (done ? "worker" : "setup") "\t" name
+                    print (done ? (metrics ? "metrics" : "worker") : "setup") "\t" name
+                    if (name == "prctl" && /PR_SET_NAME, "echo-metrics"/) metrics = 1
                     if (name == "seccomp" && /SECCOMP_SET_MODE_FILTER/ && / = 0$/) { loaded = 1; done = 1 }
-                    if (name == "timerfd_create" && mode == "off") done = 1
+                    if (mode == "off" && (name == "timerfd_create" || (metrics && name == "epoll_wait"))) done = 1
                 }' "$file"
         fi
     done
 }
 { phases "$dir/a" "$master_a"; phases "$dir/b" "$master_b"; } >"$dir/calls"
 traces=("$dir"/a.[0-9]* "$dir"/b.[0-9]*)
-workers=$((${#traces[@]} - 2))
+metrics_processes=$(grep -l 'PR_SET_NAME, "echo-metrics"' "${traces[@]}" | wc -l)
+workers=$((${#traces[@]} - 2 - metrics_processes))
 
 awk -f "$here/../seccomp/policy.awk" "$policy" >"$dir/policy"
-echo "census: seccomp=$mode$([[ $extra_role == none ]] || echo ", sanitizer build"), runs A (socket-activated, master $master_a) and B (--listen, master $master_b), $workers worker processes, $(wc -l <"$dir/calls") calls traced"
+echo "census: seccomp=$mode$([[ $extra_role == none ]] || echo ", sanitizer build"), runs A (socket-activated, master $master_a) and B (--listen, master $master_b), $workers worker processes, $metrics_processes metrics process, $(wc -l <"$dir/calls") calls traced"
 missing_total=0
-for phase in start master setup worker; do
+for phase in start master setup worker metrics; do
     sort "$dir/calls" | awk -F '\t' -v p="$phase" '$1 == p { print $2 }' | uniq -c | sort -k1,1nr -k2 >"$dir/seen.$phase"
     awk '{ print $2 }' "$dir/seen.$phase" | sort >"$dir/seen-names.$phase"
     # Phase start is the policy's roles start and bind together (bind: the part only --listen needs).

@@ -7,8 +7,8 @@
 # Errors go to stderr as "FILE:LINE: message" and the exit status is 1, so a build or test using it fails.
 BEGIN {
     FS = "[ \t]+"
-    known_roles = "start bind master setup worker systemd sanitizer"
-    split(known_roles, role_order, " ")
+    known_roles = "start bind master setup worker metrics systemd sanitizer"
+    role_count = split(known_roles, role_order, " ")
     failed = 0
 }
 
@@ -72,7 +72,7 @@ function check_condition(t, first, last,    i, want_comparison) {
     }
     if (bad != "") { fail("unknown role \"" bad "\" (roles: both " known_roles ")"); next }
     roles = ""
-    for (i = 1; i <= 7; ++i)
+    for (i = 1; i <= role_count; ++i)
         if (role_order[i] in has) roles = roles (roles == "" ? "" : ",") role_order[i]
 
     err = ""

@@ -12,6 +12,7 @@
 #include "base/log.hpp"
 #include "config/config.hpp"
 #include "master/master.hpp"
+#include "metrics/metrics_process.hpp"
 #include "os/listener.hpp"
 #include "os/rlimits.hpp"
 #include "os/seccomp_filter.hpp"
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
         spdlog::critical("{}", why);
         return kExitLimits;
     }
-    auto listeners = open_listeners(config.listen);
+    auto listeners = open_listeners(config.listen, config.metrics_listen);
     if (!listeners.ok()) return kExitFailure;  // open_listeners() said which address and why
     // Once start-up's own calls (bind, /proc, setrlimit) are done, before any fork: RUNBOOK.md "Seccomp".
     const SeccompMode seccomp = config.seccomp;
@@ -90,6 +91,17 @@ int main(int argc, char** argv) {
             WorkerStart{slot, generation, std::move(channel), master_pid, listen_fds, shared_board, entry});
     };
     ConfigReload reload = [args, cpus] { return parse_config(args, process_environment(), cpus); };
+    // The metrics process (R81): only when asked for, and only with the board it reads.
+    MetricsBody metrics_body;
+    if (listeners->metrics && shared_board == nullptr)
+        spdlog::warn("no metrics page: the board it reads could not be mapped");
+    if (listeners->metrics && shared_board != nullptr) {
+        spdlog::info("metrics at http://{}/metrics", listeners->metrics->name);
+        metrics_body = [fd = listeners->metrics->fd.get(), shared_board, seccomp,
+                        master_pid](UniqueFd channel) {
+            return run_metrics({fd, shared_board, master_pid, seccomp, std::move(channel)});
+        };
+    }
     return run_master({std::move(config), std::move(listeners).value(), std::move(worker_body), shared_board,
-                       std::move(reload)});
+                       std::move(reload), std::move(metrics_body)});
 }

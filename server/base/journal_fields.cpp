@@ -16,7 +16,15 @@ LogFields& add_exit(LogFields& fields, int status) {
 }
 
 std::string_view role_name(LogContext::Role role) {
-    return role == LogContext::Role::Master ? "master" : "worker";
+    switch (role) {
+        case LogContext::Role::Master:
+            return "master";
+        case LogContext::Role::Worker:
+            return "worker";
+        case LogContext::Role::Metrics:
+            return "metrics";
+    }
+    return "master";
 }
 
 int syslog_priority(spdlog::level::level_enum level) {
@@ -41,8 +49,12 @@ std::vector<std::string> journal_fields(const LogContext& context, const LogFiel
                                         std::string_view text) {
     bool worker = context.role == LogContext::Role::Worker;
     std::vector<std::string> out;
-    out.push_back(worker ? fmt::format("MESSAGE=worker {}: {}", context.slot, text)
-                         : fmt::format("MESSAGE={}", text));
+    if (worker)
+        out.push_back(fmt::format("MESSAGE=worker {}: {}", context.slot, text));
+    else if (context.role == LogContext::Role::Metrics)
+        out.push_back(fmt::format("MESSAGE=metrics: {}", text));
+    else
+        out.push_back(fmt::format("MESSAGE={}", text));
     out.push_back(fmt::format("PRIORITY={}", priority));
     out.push_back("SYSLOG_IDENTIFIER=echo-hardened");
     out.push_back(fmt::format("ECHO_ROLE={}", role_name(context.role)));

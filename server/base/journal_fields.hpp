@@ -13,9 +13,10 @@
 
 namespace echo {
 
-// Who this process is, set at start (the master) and after fork() (a worker): every record it sends says so.
+// Who this process is, set at start (the master) and after fork() (a worker, the metrics process): every
+// record it sends says so.
 struct LogContext {
-    enum class Role { Master, Worker };
+    enum class Role { Master, Worker, Metrics };
     Role role = Role::Master;
     pid_t pid = 0;
     unsigned slot = 0;        // a worker's

@@ -116,12 +116,25 @@ void set_log_level(LogLevel level) {
     spdlog::default_logger()->set_level(to_spdlog(level));
 }
 
-void enter_worker_logging(unsigned slot, unsigned generation) {
-    g_context = {LogContext::Role::Worker, getpid(), slot, generation};
+namespace {
+
+// A forked child's logger: its own name and journal context, the master's sinks.
+void enter_child_logging(LogContext context, const std::string& name) {
+    g_context = context;
     auto old = spdlog::default_logger();
-    auto name = fmt::format("worker {}", slot);
     if (journal_fd_unknown() && g_stream_sink) return install(name, g_stream_sink, old->level());
     spdlog::set_default_logger(old->clone(name));
+}
+
+}  // namespace
+
+void enter_worker_logging(unsigned slot, unsigned generation) {
+    enter_child_logging({LogContext::Role::Worker, getpid(), slot, generation},
+                        fmt::format("worker {}", slot));
+}
+
+void enter_metrics_logging() {
+    enter_child_logging({LogContext::Role::Metrics, getpid()}, "metrics");
 }
 
 void log_event(spdlog::level::level_enum level, const LogFields& fields, std::string_view text) {

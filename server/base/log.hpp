@@ -25,6 +25,9 @@ void set_log_level(LogLevel level);
 // generation.
 void enter_worker_logging(unsigned slot, unsigned generation);
 
+// Right after fork(), in the metrics process: the logger says "metrics", and so do its journal records.
+void enter_metrics_logging();
+
 // Logs `text` with the event's MESSAGE_ID= and the fields of the worker it is about (in the journal; on
 // stderr, the line is the same as spdlog::log's).
 void log_event(spdlog::level::level_enum level, const LogFields& fields, std::string_view text);

@@ -29,6 +29,8 @@ struct Config {
     bool zombie_mode = false;
     Duration zombie_worker_lifetime{};           // 0: workers live until killed
     SeccompMode seccomp = SeccompMode::Enforce;  // fixed at start: a loaded filter cannot be removed
+    std::optional<SocketAddress>
+        metrics_listen;  // the metrics page (R81); unset: none, unless systemd passes one
 };
 
 enum class CliAction { Run, Help, Version };

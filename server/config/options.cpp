@@ -168,6 +168,16 @@ const std::vector<Option>& options() {
         {"zombie-worker-lifetime", "ECHO_ZOMBIE_WORKER_LIFETIME", "DURATION",
          "with --zombie-mode, each worker exits after this long; 0: only when killed (default 0)",
          duration_in(&Config::zombie_worker_lifetime, bounds::kMaxZombieWorkerLifetime)},
+        {"metrics-listen", "ECHO_METRICS_LISTEN", "ADDR:PORT",
+         "serve Prometheus metrics at http://ADDR:PORT/metrics from a process of their own\n"
+         "    (default: off, unless systemd passes a socket named \"metrics\"; fixed at start)",
+         [](Config& c, std::string_view text) -> std::optional<std::string> {
+             std::string why;
+             auto addr = parse_listen_address(text, why);
+             if (!addr) return text.size() > kShownBytes ? "expected ADDR:PORT (IPv6 as [ADDR]:PORT)" : why;
+             c.metrics_listen = *addr;
+             return std::nullopt;
+         }},
         {"seccomp", "ECHO_SECCOMP", "MODE",
          "system call filter of seccomp/policy.txt: enforce (a call outside it kills the process),\n"
          "    log (only logged) or off; fixed at start, a SIGHUP does not change it (default enforce)",

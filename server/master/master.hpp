@@ -6,6 +6,7 @@
 
 #include "base/unique_fd.hpp"
 #include "config/config.hpp"
+#include "master/metrics_keeper.hpp"
 #include "os/listener.hpp"
 #include "os/signals.hpp"
 #include "worker/load_board.hpp"
@@ -32,6 +33,7 @@ struct MasterSetup {
     WorkerBody worker_body;
     LoadBoard* board = nullptr;  // the master claims and frees the workers' entries; null: no balancing
     ConfigReload reload;
+    MetricsBody metrics_body;  // empty: no metrics process (no --metrics-listen, no "metrics" socket)
 };
 
 // Runs until the workers are gone after a stop; returns the master's exit status (exit_codes.hpp).

@@ -2,6 +2,7 @@
 // out the actions it returns. All the deciding is in supervisor.cpp; this file only does I/O.
 #include <signal.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -52,10 +53,12 @@ class MasterLoop {
           reload_(std::move(setup.reload)),
           listeners_(std::move(setup.listeners.sockets)),
           from_systemd_(setup.listeners.from_systemd),
+          metrics_listener_(std::move(setup.listeners.metrics)),
           epoll_(std::move(epoll)),
           signals_(std::move(signals)),
           timer_(std::move(timer)),
-          supervisor_(supervisor_settings(config_), describe(listeners_)) {}
+          supervisor_(supervisor_settings(config_), describe(listeners_)),
+          metrics_(std::move(setup.metrics_body), epoll_) {}
 
     int run(TimePoint now);
 
@@ -74,6 +77,7 @@ class MasterLoop {
     void forget_channel(pid_t pid);
 
     void publish_status(TimePoint now, bool force);
+    void refresh_figures();
     void arm_timer();
 
     Config config_;
@@ -82,13 +86,18 @@ class MasterLoop {
     ConfigReload reload_;
     std::vector<Listener> listeners_;
     bool from_systemd_;
+    // Kept open for every metrics process forked (they use the fd number metrics_body was bound with), and
+    // through a drain: the page shows the stop as it happens.
+    std::optional<Listener> metrics_listener_;
     Epoll epoll_;
     SignalFd signals_;
     TimerFd timer_;
     Notifier notifier_;
     Supervisor supervisor_;
+    MetricsKeeper metrics_;
     std::vector<Channel> channels_;
     std::uint32_t next_channel_id_ = 0;
+    const pid_t master_pid_ = getpid();
 
     std::optional<TimePoint> next_watchdog_;
     std::optional<TimePoint> expected_wake_;
@@ -110,6 +119,7 @@ int MasterLoop::run(TimePoint now) {
 
     std::array<epoll_event, 64> events;
     while (!supervisor_.finished()) {
+        metrics_.tick(now);
         publish_status(now, false);
         arm_timer();
         int n = epoll_.wait(events);
@@ -138,12 +148,16 @@ int MasterLoop::run(TimePoint now) {
                 case Source::Channel:
                     on_channel(tag.id, ev.events, now);
                     break;
+                case Source::Metrics:
+                    metrics_.on_hangup(now);
+                    break;
                 case Source::Listener:
                 case Source::Client:
                     break;  // the master registers neither
             }
         }
     }
+    metrics_.stop();
     int code = supervisor_.exit_code();
     spdlog::info("master exiting with status {}", code);
     return code;
@@ -152,6 +166,7 @@ int MasterLoop::run(TimePoint now) {
 // ---- handlers ------------------------------------------------------------------------------------------
 
 void MasterLoop::on_signals(TimePoint now) {
+    refresh_figures();  // SIGUSR1's status shows the figures of this moment (R83)
     for (;;) {
         int signo = signals_.read_one();
         if (signo == 0) return;
@@ -247,7 +262,7 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
 }
 
 void MasterLoop::spawn(unsigned slot, TimePoint now) {
-    std::optional<std::uint32_t> entry = board_ ? board_->claim() : std::nullopt;
+    std::optional<std::uint32_t> entry = board_ ? board_->claim(slot) : std::nullopt;
     auto child = spawn_child([&, generation = supervisor_.generation()](UniqueFd channel) {
         return worker_body_(config_, slot, generation, entry, std::move(channel));
     });
@@ -266,11 +281,16 @@ void MasterLoop::spawn(unsigned slot, TimePoint now) {
         return execute(supervisor_.on_fork_failed(slot, r, now), now);
     }
     channels_.push_back({child->pid, std::move(child->channel), id, entry});
-    execute(supervisor_.on_spawned(slot, child->pid, now), now);
+    pid_t pid = child->pid;
+    execute(supervisor_.on_spawned(slot, pid, now), now);
+    if (entry)
+        if (const WorkerProcess* w = supervisor_.workers().find(pid); w != nullptr)
+            board_->assign(*entry, pid, w->generation);
 }
 
 void MasterLoop::reap(int cause, TimePoint now) {
     auto exits = reap_exited_children();
+    metrics_.take_exit(exits, now);  // not a worker: the supervisor never hears of it
     for (const auto& exit : exits) {
         auto it =
             std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.pid == exit.pid; });
@@ -303,13 +323,30 @@ void MasterLoop::forget_channel(pid_t pid) {
     // Removed explicitly: a child forked a moment ago may still hold a copy of this fd, and an epoll
     // registration lives as long as any copy does. ENOENT/EBADF cannot happen for a registered fd; ignored.
     (void)epoll_.remove(it->fd.get());
-    if (it->load_entry) board_->release(*it->load_entry);
+    if (it->load_entry) {
+        // Its final figures (it has exited) count towards the totals of the exited.
+        supervisor_.note_figures(pid, board_->figures(*it->load_entry));
+        board_->release(*it->load_entry);
+    }
     channels_.erase(it);
 }
 
+// The workers' figures as the board holds them now, so the status does not lag a heartbeat behind (R83).
+void MasterLoop::refresh_figures() {
+    if (board_ == nullptr) return;
+    for (const auto& c : channels_)
+        if (c.load_entry) supervisor_.note_figures(c.pid, board_->figures(*c.load_entry));
+}
+
 void MasterLoop::publish_status(TimePoint now, bool force) {
+    if (board_ != nullptr) {
+        MasterFigures figures = supervisor_.figures();
+        figures.master_pid = master_pid_;
+        board_->publish_master(figures);
+    }
     status_pending_ = !force && now < next_status_;
     if (status_pending_) return;
+    refresh_figures();
     notifier_.status(supervisor_.status_line());
     next_status_ = now + kStatusInterval;
 }
@@ -320,6 +357,7 @@ void MasterLoop::arm_timer() {
         if (t && (!next || *t < *next)) next = t;
     };
     consider(next_watchdog_);
+    consider(metrics_.next_deadline());
     if (status_pending_) consider(next_status_);
     expected_wake_ = next;
     if (int r = timer_.arm(next); r < 0)

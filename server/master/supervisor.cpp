@@ -159,6 +159,7 @@ Actions Supervisor::on_reloaded(const SupervisorSettings& next, TimePoint now) {
     target_ = next.workers;
     slots_.assign(std::max<std::size_t>(slots_.size(), target_), SlotState{});  // a reload is a fresh start
     ++generation_;
+    ++reloads_;
     state_ = MasterState::Reloading;
     out.push_back(
         Action::log(spdlog::level::info,
@@ -318,6 +319,7 @@ void Supervisor::schedule_respawn(const WorkerProcess& w, int status, TimePoint 
     Duration delay = backoff_delay(s.quick_exits);
     s.respawn_after = now + delay;
     if (!s.down_since) s.down_since = now;
+    if (delay > Duration::zero()) ++crash_loop_backoffs_;
     if (s.quick_exits >= kCrashLoopThreshold)
         out.push_back(
             Action::log(spdlog::level::err, about(w, LogEvent::CrashLoop),

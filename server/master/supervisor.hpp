@@ -15,6 +15,7 @@
 #include "master/worker_table.hpp"
 #include "master/zombie_demo.hpp"
 #include "os/reaper.hpp"
+#include "worker/figures.hpp"
 #include "worker/worker_report.hpp"
 
 namespace echo {
@@ -50,6 +51,9 @@ class Supervisor {
     void restart_heartbeat_windows(TimePoint now);
     // The first workers.
     Actions start(TimePoint now);
+    // A worker's current figures, read by the loop from the shared board (R83): the status line and the
+    // totals of exited workers use them instead of its last heartbeat's. Not an event: nothing is decided.
+    void note_figures(pid_t pid, const WorkerFigures& figures);
 
     MasterState state() const { return state_; }
     // Stopping, and every worker (and kept zombie) is gone: the master may exit with exit_code().
@@ -57,6 +61,8 @@ class Supervisor {
     // The earliest time on_tick() has something to do; std::nullopt: nothing timed is pending.
     std::optional<TimePoint> next_deadline() const;
     std::string status_line() const;
+    // What the loop publishes on the shared board for the metrics page (the master's pid left for it).
+    MasterFigures figures() const;
     int exit_code() const;
     const WorkerTable& workers() const { return table_; }
     unsigned target() const { return target_; }
@@ -145,6 +151,10 @@ class Supervisor {
     int failure_exit_ = 0;
     bool stragglers_killed_ = false;
     std::uint64_t restarts_ = 0;
+    std::uint64_t crash_loop_backoffs_ = 0;
+    std::uint64_t hung_killed_ = 0;
+    std::uint64_t fork_failures_ = 0;
+    std::uint64_t reloads_ = 0;
     std::uint64_t accepted_by_exited_ = 0;  // totals of workers that are gone, so the figures never go back
     std::uint64_t bytes_by_exited_ = 0;
 };

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/log.hpp"
 #include "config/bounds.hpp"
 #include "master/backoff.hpp"
@@ -166,7 +168,11 @@ void Supervisor::record_report(const Input& in, Actions& out) {
     WorkerProcess* w = table_.find(in.pid);
     if (w == nullptr) return;  // reaped a moment ago; its last report was read before it was accounted
     w->last_heartbeat = in.now;
-    w->last_report = in.report;
+    // The counters only grow: a heartbeat read late must not take back what the board already showed.
+    WorkerReport merged = in.report;
+    merged.connections_accepted = std::max(merged.connections_accepted, w->last_report.connections_accepted);
+    merged.bytes_echoed = std::max(merged.bytes_echoed, w->last_report.bytes_echoed);
+    w->last_report = merged;
     if (in.event == MasterEvent::WorkerReady && w->phase == WorkerPhase::Starting) {
         w->phase = WorkerPhase::Serving;
         log_accepting(*w, in.now, out);
@@ -217,6 +223,7 @@ void Supervisor::kill_hung(const Input& in, Actions& out) {
                     w->slot, w->pid, to_seconds(in.now - w->last_heartbeat),
                     to_seconds(settings_.worker_timeout))));
     w->killed_as_hung = true;
+    ++hung_killed_;
     out.push_back(Action::signal(w->pid, SIGKILL));  // SIGKILL also ends a SIGSTOPped process
 }
 
@@ -237,6 +244,7 @@ void Supervisor::note_gone(const Input& in, Actions& out) {
 void Supervisor::back_off_slot(const Input& in, Actions& out) {
     SlotState& s = slots_[in.slot];
     ++s.quick_exits;
+    ++fork_failures_;
     Duration delay = std::max(backoff_delay(s.quick_exits), kBackoffBase);
     s.respawn_after = in.now + delay;
     out.push_back(

@@ -1,6 +1,8 @@
 // supervisor_status.cpp: what the supervisor tells: its status line, its worker table, its next deadline.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/exit_codes.hpp"
 #include "master/supervisor.hpp"
 
@@ -51,6 +53,28 @@ std::string Supervisor::status_line() const {
                     human_bytes(bytes), restarts_);
     if (zombies_.count() > 0) line += fmt::format(", {} zombies", zombies_.count());
     return line;
+}
+
+MasterFigures Supervisor::figures() const {
+    MasterFigures f;
+    f.workers_alive = static_cast<std::uint32_t>(table_.size());
+    f.workers_target = target_;
+    f.zombies = static_cast<std::uint32_t>(zombies_.count());
+    f.restarts = restarts_;
+    f.crash_loop_backoffs = crash_loop_backoffs_;
+    f.hung_workers_killed = hung_killed_;
+    f.fork_failures = fork_failures_;
+    f.reloads = reloads_;
+    return f;
+}
+
+void Supervisor::note_figures(pid_t pid, const WorkerFigures& figures) {
+    WorkerProcess* w = table_.find(pid);
+    if (w == nullptr) return;
+    WorkerReport& r = w->last_report;
+    r.connections_open = figures.open;
+    r.connections_accepted = std::max(r.connections_accepted, figures.accepted);
+    r.bytes_echoed = std::max(r.bytes_echoed, figures.bytes_echoed);
 }
 
 void Supervisor::log_status(const Input& in, Actions& out) {

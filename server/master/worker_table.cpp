@@ -21,7 +21,7 @@ WorkerProcess& WorkerTable::add(WorkerProcess process) {
     return workers_.emplace_back(std::move(process));
 }
 
-WorkerProcess* WorkerTable::find(pid_t pid) {
+const WorkerProcess* WorkerTable::find(pid_t pid) const {
     auto it = std::find_if(workers_.begin(), workers_.end(), [&](auto& w) { return w.pid == pid; });
     return it == workers_.end() ? nullptr : &*it;
 }

@@ -48,7 +48,8 @@ class WorkerTable {
     const std::vector<WorkerProcess>& all() const { return workers_; }
 
     WorkerProcess& add(WorkerProcess process);
-    WorkerProcess* find(pid_t pid);
+    const WorkerProcess* find(pid_t pid) const;
+    WorkerProcess* find(pid_t pid) { return const_cast<WorkerProcess*>(std::as_const(*this).find(pid)); }
     // Removes the entry and returns it.
     std::optional<WorkerProcess> take(pid_t pid);
 

@@ -33,8 +33,8 @@ int Epoll::remove(int fd) {
     return epoll_ctl(fd_.get(), EPOLL_CTL_DEL, fd, nullptr) < 0 ? -errno : 0;
 }
 
-int Epoll::wait(std::span<epoll_event> events) {
-    int n = epoll_wait(fd_.get(), events.data(), static_cast<int>(events.size()), -1);
+int Epoll::wait(std::span<epoll_event> events, int timeout_ms) {
+    int n = epoll_wait(fd_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     return n;
 }

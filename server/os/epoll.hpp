@@ -19,9 +19,10 @@ class Epoll {
     int add(int fd, std::uint32_t events, EventTag tag);
     int modify(int fd, std::uint32_t events, EventTag tag);
     int remove(int fd);
-    // Blocks until at least one event: the loops keep time with a timerfd, not with epoll's timeout. Returns
-    // the number of events, 0 on EINTR, -errno on failure.
-    int wait(std::span<epoll_event> events);
+    // Blocks until at least one event: the master's and the workers' loops keep time with a timerfd, not with
+    // epoll's timeout; the metrics process passes libmicrohttpd's (`timeout_ms`, -1: none). Returns the
+    // number of events, 0 on EINTR or timeout, -errno on failure.
+    int wait(std::span<epoll_event> events, int timeout_ms = -1);
 
   private:
     explicit Epoll(UniqueFd fd) : fd_(std::move(fd)) {}

@@ -9,8 +9,9 @@ namespace echo {
 
 // Both event loops tag their sources with this one type (after redis ae's table of file events): the master
 // watches a signalfd, a timerfd and one channel per worker; a worker watches the same three kinds (its one
-// channel goes to the master) plus listeners and clients. `id` is the fd for the kinds that have many.
-enum class Source : std::uint32_t { Signal = 1, Timer, Channel, Listener, Client };
+// channel goes to the master) plus listeners and clients; the master also watches its metrics process's
+// channel. `id` is the fd for the kinds that have many.
+enum class Source : std::uint32_t { Signal = 1, Timer, Channel, Listener, Client, Metrics };
 
 struct EventTag {
     Source source = Source::Signal;

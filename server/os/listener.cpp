@@ -6,6 +6,8 @@
 #include <systemd/sd-daemon.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <string_view>
 
 #include "base/log.hpp"
 #include "config/address.hpp"
@@ -32,10 +34,14 @@ int fail_errno(const char* what, const std::string& object) {
     return -err;
 }
 
-int take_from_systemd(int count, Listeners& out) {
+constexpr const char* kMetricsName = "metrics";  // FileDescriptorName= of echo-hardened-metrics.socket
+
+int take_from_systemd(int count, char** names, Listeners& out) {
     out.from_systemd = true;
     for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + count; ++fd) {
         UniqueFd owned(fd);
+        const char* name = names != nullptr ? names[fd - SD_LISTEN_FDS_START] : nullptr;
+        const bool metrics = name != nullptr && std::string_view(name) == kMetricsName;
         auto fd_name = std::to_string(fd);
         if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
             spdlog::critical(
@@ -48,12 +54,21 @@ int take_from_systemd(int count, Listeners& out) {
         int flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
             return fail_errno("fcntl() failed on passed fd", fd_name);
-        out.sockets.push_back({std::move(owned), bound_name(fd)});
+        if (metrics && out.metrics)
+            return spdlog::critical("systemd passed two sockets named \"{}\"; expected one", kMetricsName),
+                   -EINVAL;
+        if (metrics)
+            out.metrics = Listener{std::move(owned), bound_name(fd)};
+        else
+            out.sockets.push_back({std::move(owned), bound_name(fd)});
     }
+    if (out.sockets.empty())
+        return spdlog::critical("systemd passed only the metrics socket; the echo socket is missing"),
+               -EINVAL;
     return 0;
 }
 
-int bind_one(const SocketAddress& addr, Listeners& out) {
+int bind_one(const SocketAddress& addr, std::vector<Listener>& out) {
     auto name = format_address(addr);
     UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) return fail_errno("socket() failed for", name);
@@ -67,25 +82,37 @@ int bind_one(const SocketAddress& addr, Listeners& out) {
     if (bind(fd.get(), addr.get(), addr.length) < 0) return fail_errno("cannot bind", name);
     if (listen(fd.get(), kBacklog) < 0) return fail_errno("listen() failed on", name);
     auto real_name = bound_name(fd.get());
-    out.sockets.push_back({std::move(fd), real_name});
+    out.push_back({std::move(fd), real_name});
     return 0;
 }
 
 }  // namespace
 
-SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses) {
+SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses,
+                                    const std::optional<SocketAddress>& metrics_address) {
     Listeners out;
-    int passed = sd_listen_fds(1);
+    char** names = nullptr;
+    int passed = sd_listen_fds_with_names(1, &names);
     if (passed < 0) {
-        spdlog::critical("sd_listen_fds() failed: {}", errno_text(passed));
+        spdlog::critical("sd_listen_fds_with_names() failed: {}", errno_text(passed));
         return SysResult<Listeners>::failure(passed);
     }
-    if (passed > 0) {
-        if (int r = take_from_systemd(passed, out); r < 0) return SysResult<Listeners>::failure(r);
-        return out;
+    int r = 0;
+    if (passed > 0) r = take_from_systemd(passed, names, out);
+    if (names != nullptr) {
+        for (int i = 0; i < passed; ++i)
+            free(names[i]);
+        free(names);
     }
-    for (const auto& addr : addresses)
-        if (int r = bind_one(addr, out); r < 0) return SysResult<Listeners>::failure(r);
+    if (r < 0) return SysResult<Listeners>::failure(r);
+    if (passed == 0)
+        for (const auto& addr : addresses)
+            if (int b = bind_one(addr, out.sockets); b < 0) return SysResult<Listeners>::failure(b);
+    if (metrics_address && !out.metrics) {
+        std::vector<Listener> one;
+        if (int b = bind_one(*metrics_address, one); b < 0) return SysResult<Listeners>::failure(b);
+        out.metrics = std::move(one.front());
+    }
     return out;
 }
 

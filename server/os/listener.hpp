@@ -1,6 +1,7 @@
 // listener.hpp: the listening sockets, either passed by systemd (socket activation) or bound from --listen.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,13 +19,18 @@ struct Listener {
 struct Listeners {
     std::vector<Listener> sockets;
     bool from_systemd = false;
+    // The metrics page's socket (R81): a passed socket named "metrics" (FileDescriptorName=), or bound from
+    // --metrics-listen. Never handed to a worker.
+    std::optional<Listener> metrics;
 };
 
-// Socket activation first (sd_listen_fds, which also unsets LISTEN_* so no child sees them); otherwise
-// binds every address. All returned fds are non-blocking and close-on-exec. Unlike the one-object owners, it
-// logs its failure itself (critical), since only it knows which address or passed fd and which call failed;
-// then returns -errno.
-SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses);
+// Socket activation first (sd_listen_fds_with_names, which also unsets LISTEN_* so no child sees them):
+// a socket named "metrics" is the metrics page's, every other one serves echo; otherwise binds every
+// address. `metrics_address` is bound unless systemd passed the metrics socket. All returned fds are
+// non-blocking and close-on-exec. Unlike the one-object owners, it logs its failure itself (critical), since
+// only it knows which address or passed fd and which call failed; then returns -errno.
+SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses,
+                                    const std::optional<SocketAddress>& metrics_address);
 
 std::string describe(const std::vector<Listener>& listeners);  // "127.0.0.1:7007, [::1]:7007"
 

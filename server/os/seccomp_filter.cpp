@@ -27,6 +27,7 @@ constexpr unsigned kRoleMaster = 1;
 constexpr unsigned kRoleSetup = 2;
 constexpr unsigned kRoleWorker = 4;
 constexpr unsigned kRoleSanitizer = 8;
+constexpr unsigned kRoleMetrics = 16;
 
 constexpr scmp_datum_t datum(long long value) {
     return static_cast<scmp_datum_t>(value);
@@ -51,9 +52,11 @@ constexpr unsigned kSanitizerRoles = kRoleSanitizer;
 #else
 constexpr unsigned kSanitizerRoles = 0;
 #endif
-// The master's filter stays in force in every worker it forks, so it admits what workers do too.
-constexpr unsigned kMasterRoles = kRoleMaster | kRoleSetup | kRoleWorker | kSanitizerRoles;
+// The master's filter stays in force in every process it forks, so it admits what workers and the metrics
+// process do too.
+constexpr unsigned kMasterRoles = kRoleMaster | kRoleSetup | kRoleWorker | kRoleMetrics | kSanitizerRoles;
 constexpr unsigned kWorkerRoles = kRoleWorker | kSanitizerRoles;
+constexpr unsigned kMetricsRoles = kRoleMetrics | kSanitizerRoles;
 
 struct ContextDeleter {
     void operator()(void* ctx) const { seccomp_release(ctx); }
@@ -145,6 +148,18 @@ bool install_worker_filter(SeccompMode mode) {
         return false;
     }
     spdlog::debug("seccomp filter loaded ({}): {} system calls for this worker", mode_name(mode), syscalls);
+    return true;
+}
+
+bool install_metrics_filter(SeccompMode mode) {
+    if (mode == SeccompMode::Off) return true;
+    unsigned syscalls = 0;
+    if (auto why = load(mode, kMetricsRoles, syscalls); !why.empty()) {
+        spdlog::critical("cannot load the metrics process's seccomp filter: {}", why);
+        return false;
+    }
+    spdlog::debug("seccomp filter loaded ({}): {} system calls for the metrics process", mode_name(mode),
+                  syscalls);
     return true;
 }
 

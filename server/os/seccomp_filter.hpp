@@ -16,4 +16,8 @@ bool install_master_filter(SeccompMode mode);
 // not be loaded (exit with kWorkerExitFatal: a retry cannot help).
 bool install_worker_filter(SeccompMode mode);
 
+// In the metrics process after its set-up (libmicrohttpd started), before it serves: stacks the metrics
+// filter, as install_worker_filter does for a worker.
+bool install_metrics_filter(SeccompMode mode);
+
 }  // namespace echo

@@ -77,6 +77,9 @@ void WorkerLoop::pause_accepting(int err, TimePoint now) {
                          errno_text(err), std::chrono::duration_cast<milliseconds>(kAcceptPause).count(),
                          open_);
     accept_resume_at_ = now + kAcceptPause;
+    ++accept_pauses_;
+    if (start_.board != nullptr && start_.load_entry)
+        start_.board->publish_accept_pauses(*start_.load_entry, accept_pauses_);
     refresh_accepting();
 }
 
@@ -117,7 +120,7 @@ void WorkerLoop::take_absorbed_wakeups(TimePoint now) {
 
 void WorkerLoop::publish_load(TimePoint now) {
     if (start_.board != nullptr && start_.load_entry)
-        start_.board->publish(*start_.load_entry, open_, able_to_accept(), now);
+        start_.board->publish(*start_.load_entry, open_, accepted_, able_to_accept(), now);
 }
 
 void WorkerLoop::refresh_accepting() {

@@ -1,5 +1,8 @@
-// load_board.hpp: how many connections each worker holds, in memory the master and all workers share.
+// load_board.hpp: each worker's live figures (connections, bytes echoed) and the master's, in memory the
+// master, its workers and the metrics process share.
 #pragma once
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
@@ -8,6 +11,7 @@
 #include "base/clock.hpp"
 #include "base/sys_result.hpp"
 #include "os/shared_mapping.hpp"
+#include "worker/figures.hpp"
 
 namespace echo {
 
@@ -16,6 +20,11 @@ namespace echo {
 // whether to accept (balance.hpp). Entries are per process, not per slot: during a reload a slot holds an old
 // worker and its replacement at once. Plain relaxed atomics: a figure a moment old only shifts one accept.
 // Single-threaded processes, so each entry has one writer. (RUNBOOK.md "Even load across workers".)
+//
+// The same entries carry the worker's counters as they change, so the master's SIGUSR1 and STATUS= and the
+// metrics process read current figures, not a heartbeat's (R83, R81). Freeing an entry folds its final
+// counters into the retired totals under a sequence lock, so a reader never sees a total go back or count a
+// worker twice (RUNBOOK.md "Metrics").
 class LoadBoard {
   public:
     // Room for every worker of the largest --workers, twice over (a reload starts a replacement beside each).
@@ -23,10 +32,14 @@ class LoadBoard {
 
     static SysResult<LoadBoard> create();
 
-    // Master: an entry for a new worker, or std::nullopt when all are taken (that worker then accepts
-    // without balancing, as every worker did before the board existed).
-    std::optional<std::uint32_t> claim();
+    // Master: an entry for a new worker of `slot`, or std::nullopt when all are taken (that worker then
+    // accepts without balancing and its figures reach the master by its heartbeats only).
+    std::optional<std::uint32_t> claim(unsigned slot);
+    // Master, once fork() has returned: who holds the entry.
+    void assign(std::uint32_t entry, pid_t pid, unsigned generation);
     void release(std::uint32_t entry);
+    // Master: its own figures, after every event.
+    void publish_master(const MasterFigures& figures);
 
     // A figure older than this is not believed: its worker is stopped (SIGSTOP, a debugger) or wedged, and
     // must not hold the others back while the master's heartbeat check catches up with it. Workers publish
@@ -35,19 +48,48 @@ class LoadBoard {
 
     // Worker: its figures. `can_accept` is false while it will not accept whatever the others hold
     // (at --max-connections, paused after EMFILE, draining).
-    void publish(std::uint32_t entry, std::uint32_t open, bool can_accept, TimePoint now);
+    void publish(std::uint32_t entry, std::uint32_t open, std::uint64_t accepted, bool can_accept,
+                 TimePoint now);
+    // Worker, after each echo: one relaxed store to a cache line no other worker writes.
+    void publish_bytes(std::uint32_t entry, std::uint64_t bytes_echoed) {
+        layout().entries[entry].bytes_echoed.store(bytes_echoed, std::memory_order_relaxed);
+    }
+    void publish_accept_pauses(std::uint32_t entry, std::uint64_t pauses);
     // Worker: the fewest connections held by another worker that can accept, among fresh figures.
     std::optional<std::uint32_t> least_loaded_other(std::uint32_t entry, TimePoint now) const;
 
+    // Anyone: one entry's figures now (the master's status), or everything at once (the metrics page).
+    WorkerFigures figures(std::uint32_t entry) const;
+    BoardSnapshot snapshot() const;
+
+    // The metrics process maps the board read-only: a fault there cannot write a worker's figures.
+    int make_read_only() const;
+
   private:
-    struct Entry {
+    // A cache line each: a worker stores its byte count after every echo, and a line shared with another
+    // worker's entry would bounce between their CPUs.
+    struct alignas(64) Entry {
         std::atomic<std::uint32_t> open;
         std::atomic<std::uint32_t> state;  // kFree, kAccepting or kNotAccepting
         std::atomic<std::uint32_t>
             stamp_ms;  // when it was published, monotonic milliseconds (wraps: 49 days)
+        std::atomic<std::uint32_t> slot;
+        std::atomic<std::int32_t> pid;
+        std::atomic<std::uint32_t> generation;
+        std::atomic<std::uint64_t> accepted;
+        std::atomic<std::uint64_t> bytes_echoed;
+        std::atomic<std::uint64_t> accept_pauses;
+    };
+    struct alignas(64) Master {
+        std::atomic<std::uint64_t> sequence;  // odd while the master folds a freed entry into the totals
+        std::atomic<std::int32_t> pid;
+        std::atomic<std::uint32_t> workers_alive, workers_target, zombies;
+        std::atomic<std::uint64_t> restarts, crash_loop_backoffs, hung_workers_killed, fork_failures, reloads;
+        std::atomic<std::uint64_t> retired_accepted, retired_bytes, retired_pauses;
     };
     static std::uint32_t stamp(TimePoint t);
     struct Layout {
+        Master master;
         std::atomic<std::uint32_t> used;  // entries [0, used) may be claimed: what readers scan
         Entry entries[kEntries];
     };
@@ -55,6 +97,7 @@ class LoadBoard {
 
     explicit LoadBoard(SharedMapping mapping) : mapping_(std::move(mapping)) {}
     Layout& layout() const { return *static_cast<Layout*>(mapping_.data()); }
+    void read_into(BoardSnapshot& out) const;
 
     SharedMapping mapping_;
 };

@@ -89,6 +89,8 @@ int WorkerLoop::run() {
                 case Source::Client:
                     on_client(tag.fd(), event.events, now);
                     break;
+                case Source::Metrics:
+                    break;  // the master's alone
             }
             // "Anything left?" after every event, whichever handler closed the last connection.
             if (open_ == 0) decide(Event::AllClosed, now);
@@ -213,6 +215,9 @@ void WorkerLoop::on_client(int fd, std::uint32_t events, TimePoint now) {
     if ((events & EPOLLOUT) && (c.armed_events() & EPOLLOUT)) outcome = c.on_writable(counters_, now);
     if (!outcome.close && (events & EPOLLIN))
         outcome = outcome.then(c.on_readable({scratch_.get(), settings_.buffer_size}, counters_, now));
+    // Current figures for the master's status and the metrics page (R83): one relaxed store, no call.
+    if (start_.board != nullptr && start_.load_entry)
+        start_.board->publish_bytes(*start_.load_entry, counters_.bytes_written);
     if (should_close(c, outcome, now)) {
         close_connection(c);
         return;

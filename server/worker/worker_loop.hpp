@@ -104,6 +104,7 @@ class WorkerLoop {
     std::uint32_t open_ = 0;
     MemoryReturn memory_return_;
     std::uint64_t accepted_ = 0;
+    std::uint64_t accept_pauses_ = 0;
     EchoCounters counters_;
 };
 

@@ -46,6 +46,10 @@ const std::vector<Flag>& flags() {
         {"config", "ECHO_CONFIG", true, {"/nonexistent/echo.conf", "/" /* a directory */, "/dev/zero"}},
         {"zombie-mode", "ECHO_ZOMBIE_MODE", false, {"maybe", "2"}},
         {"zombie-worker-lifetime", "ECHO_ZOMBIE_WORKER_LIFETIME", true, {"86401"}},
+        {"metrics-listen",
+         "ECHO_METRICS_LISTEN",
+         true,
+         {"localhost:9707", "127.0.0.1:65536", "127.0.0.1", "127.0.0.1:9707,127.0.0.1:9708", "[::1"}},
         {"seccomp", "ECHO_SECCOMP", true, {"strict", "enforce,log"}},
     };
     return table;

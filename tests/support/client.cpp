@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -123,6 +124,29 @@ std::string recv_to_eof(int fd, Duration timeout, bool* eof) {
         }
         return out;  // reset: not a clean EOF
     }
+}
+
+HttpResponse http_request(std::uint16_t port, const std::string& method, const std::string& path,
+                          Duration timeout) {
+    HttpResponse out;
+    auto fd = connect_local(port, timeout);
+    if (!fd.valid()) return out;
+    std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (!send_all(fd.get(), request, timeout)) return out;
+    std::string response = recv_to_eof(fd.get(), timeout);
+    // "HTTP/1.1 200 OK\r\n..."
+    if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12) return out;
+    out.status = std::atoi(response.c_str() + 9);
+    auto body = response.find("\r\n\r\n");
+    if (body != std::string::npos) out.body = response.substr(body + 4);
+    return out;
+}
+
+std::optional<double> metric_value(const std::string& page, const std::string& name) {
+    const std::string needle = "\n" + name + " ";
+    auto at = ("\n" + page).find(needle);
+    if (at == std::string::npos) return std::nullopt;
+    return std::strtod(page.c_str() + at + needle.size() - 1, nullptr);
 }
 
 bool closed_by_peer(int fd, Duration timeout) {

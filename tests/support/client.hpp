@@ -33,6 +33,20 @@ bool closed_by_peer(int fd, Duration timeout);
 
 std::string random_bytes(std::size_t n, std::uint64_t seed);
 
+// One HTTP/1.1 request with "Connection: close" to 127.0.0.1:port; the status code (0 when no response
+// arrived) and the body after the blank line.
+struct HttpResponse {
+    int status = 0;
+    std::string body;
+};
+HttpResponse http_request(std::uint16_t port, const std::string& method, const std::string& path,
+                          Duration timeout = 10s);
+inline HttpResponse http_get(std::uint16_t port, const std::string& path, Duration timeout = 10s) {
+    return http_request(port, "GET", path, timeout);
+}
+// The value of an unlabelled sample ("name 123") of a metrics page, or std::nullopt when it has none.
+std::optional<double> metric_value(const std::string& page, const std::string& name);
+
 // Sends every payload on its own connection, reading the echo at the same time (a client that sent
 // megabytes before reading would stall on the server's back-pressure), then half-closes. Returns, per
 // connection, what came back before the server closed, or std::nullopt on timeout.

@@ -62,6 +62,13 @@ std::optional<char> proc_state(pid_t pid) {
     return (*f)[0][0];
 }
 
+std::optional<std::string> comm(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    if (!std::getline(in, name)) return std::nullopt;
+    return name;
+}
+
 std::optional<long> rss_kib(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     for (std::string line; std::getline(in, line);)

@@ -25,6 +25,8 @@ std::optional<int> exit_signal(pid_t pid);
 // The state letter of /proc/PID/stat ('R', 'S', 'Z', 'T'…), or std::nullopt when the pid is gone.
 std::optional<char> proc_state(pid_t pid);
 std::optional<long> rss_kib(pid_t pid);
+// /proc/PID/comm without its newline ("echo-hardened", "echo-metrics"), or std::nullopt when it is gone.
+std::optional<std::string> comm(pid_t pid);
 // utime + stime in seconds.
 std::optional<double> cpu_seconds(pid_t pid);
 bool alive(pid_t pid);  // exists and is not a zombie

@@ -291,6 +291,35 @@ bool ServerProcess::wait_ready(Duration timeout) {
     return true;
 }
 
+namespace {
+constexpr const char* kMetricsComm = "echo-metrics";  // what the metrics process names itself
+}  // namespace
+
+std::vector<pid_t> ServerProcess::workers() const {
+    std::vector<pid_t> out;
+    for (pid_t child : children_of(pid_))
+        if (comm(child) != kMetricsComm) out.push_back(child);
+    return out;
+}
+
+std::optional<pid_t> ServerProcess::metrics_process() const {
+    for (pid_t child : children_of(pid_))
+        if (comm(child) == kMetricsComm) return child;
+    return std::nullopt;
+}
+
+std::uint16_t ServerProcess::metrics_port() const {
+    static constexpr std::string_view kMarker = "metrics at http://";
+    std::string text = log();
+    auto at = text.find(kMarker);
+    if (at == std::string::npos) return 0;
+    auto end = text.find("/metrics", at + kMarker.size());
+    std::string error;
+    auto addr =
+        echo::parse_listen_address(text.substr(at + kMarker.size(), end - at - kMarker.size()), error);
+    return addr ? addr->port() : 0;
+}
+
 std::vector<echo::SocketAddress> listening_addresses(const std::string& log) {
     static constexpr std::string_view kMarker = "listening on ";
     std::vector<echo::SocketAddress> out;

@@ -65,7 +65,12 @@ class ServerProcess {
     // READY=1 and the port of the first "listening on ADDR:PORT" line.
     bool wait_ready(Duration timeout = 20s);
     std::uint16_t port() const { return port_; }
-    std::vector<pid_t> workers() const { return children_of(pid_); }
+    // The master's children but its metrics process (comm "echo-metrics"): the workers.
+    std::vector<pid_t> workers() const;
+    // Its metrics process (--metrics-listen), once it has named itself.
+    std::optional<pid_t> metrics_process() const;
+    // The port of the "metrics at http://ADDR:PORT/metrics" line, 0 if none.
+    std::uint16_t metrics_port() const;
 
     void signal(int signo) const;
     // The raw waitpid() status once it has exited, std::nullopt on timeout.

@@ -278,6 +278,22 @@ expect "a connection starts the service (socket activation)" [ "$(echo_once)" = 
 expect "service active again" wait_until 10 property_is ActiveState active
 in_ct timeout 40 systemctl stop "$unit" echo-hardened.socket
 
+# ---- metrics (R81): the second socket, passed as "metrics"; the page reads /proc of every process in the sandbox
+expect "the metrics socket is installed and not enabled" \
+  [ "$(in_ct systemctl is-enabled echo-hardened-metrics.socket || true)" = disabled ]
+in_ct timeout 40 systemctl start echo-hardened-metrics.socket "$unit" || fail "systemctl start with the metrics socket"
+expect "an echo through the service with the metrics socket" [ "$(echo_once)" = OK ]
+page=$(in_ct bash -c 'exec 3<>/dev/tcp/127.0.0.1/9707 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' || true)
+expect "the page is served (200) on 127.0.0.1:9707" grep -q '^HTTP/1.1 200' <<<"$page"
+expect "it counts the echo" grep -qE '^echo_hardened_connections_accepted_total [1-9]' <<<"$page"
+expect "it reads the workers' /proc under ProtectProc=invisible" \
+  grep -qE '^process_open_fds\{role="worker",slot="0",pid="[0-9]+"\} [0-9]+' <<<"$page"
+main=$(show MainPID)
+expect "the metrics process is the master's child, named echo-metrics" \
+  in_ct bash -c "for c in \$(cat /proc/$main/task/$main/children); do grep -qx echo-metrics /proc/\$c/comm && exit 0; done; exit 1"
+expect "exposure with the metrics socket unchanged ($offline)" [ "$(in_ct security-score.sh "$unit" | head -n1)" = "$offline" ]
+in_ct timeout 40 systemctl stop "$unit" echo-hardened.socket echo-hardened-metrics.socket
+
 if ((failures)); then
   diagnostics
   echo "nspawn-test: $failures check(s) failed" >&2

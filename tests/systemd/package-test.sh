@@ -87,8 +87,9 @@ expect "lintian: no error, no warning (exit $lintian_rc)" \
 # ---- the package's contents
 contents=$(dpkg-deb -c "$deb1" | awk '{print $NF}' | sed 's|^\./|/|')
 for f in /usr/bin/echo-hardened /lib/systemd/system/$sock /lib/systemd/system/$unit \
-  /usr/lib/echo-hardened/update-root /usr/share/man/man8/echo-hardened.8.gz \
-  /usr/share/doc/echo-hardened/RUNBOOK.md.gz /usr/lib/systemd/catalog/echo-hardened.catalog; do
+  /lib/systemd/system/echo-hardened-metrics.socket /usr/lib/echo-hardened/update-root \
+  /usr/share/man/man8/echo-hardened.8.gz /usr/share/doc/echo-hardened/RUNBOOK.md.gz \
+  /usr/lib/systemd/catalog/echo-hardened.catalog; do
   expect "package ships $f" grep -qx "$f" <<<"$contents"
 done
 expect "package ships no generated private root or drop-in (postinst writes them)" \
@@ -132,6 +133,8 @@ else
   die "apt-get install failed"
 fi
 expect "socket enabled ($(in_ct systemctl is-enabled "$sock" || true))" in_ct systemctl -q is-enabled "$sock"
+expect "metrics socket not enabled ($(in_ct systemctl is-enabled echo-hardened-metrics.socket || true))" \
+  [ "$(in_ct systemctl is-enabled echo-hardened-metrics.socket || true)" = disabled ]
 expect "socket active after installation" property_is ActiveState active "$sock"
 expect "service not started by the installation (socket-activated)" property_is ActiveState inactive
 dropin=/lib/systemd/system/$unit.d/root.conf

@@ -24,7 +24,8 @@ DESTDIR=$stage timeout 120 cmake --install "$build" --prefix /usr >"$tmp/install
   { cat "$tmp/install.log" >&2; echo "FAIL: cmake --install" >&2; exit 1; }
 
 check "binary installed to /usr/bin" test -x "$stage/usr/bin/echo-hardened"
-check "units installed to /usr/lib/systemd/system" test -f "$units/echo-hardened.socket" -a -f "$units/echo-hardened.service"
+check "units installed to /usr/lib/systemd/system" test -f "$units/echo-hardened.socket" -a -f "$units/echo-hardened.service" \
+  -a -f "$units/echo-hardened-metrics.socket"
 dropin=$units/echo-hardened.service.d/root.conf
 check "drop-in root.conf installed" test -f "$dropin"
 check "drop-in sets RootDirectory=/usr/lib/echo-hardened/root" grep -qx 'RootDirectory=/usr/lib/echo-hardened/root' "$dropin"
@@ -44,12 +45,12 @@ check "the root holds nothing but mount points (no file has content)" \
   test -z "$(find "$rootdir" -type f -size +0 -print -quit)"
 
 mkdir "$tmp/verify"
-cp "$units/echo-hardened.socket" "$units/echo-hardened.service" "$tmp/verify/"
+cp "$units/echo-hardened.socket" "$units/echo-hardened-metrics.socket" "$units/echo-hardened.service" "$tmp/verify/"
 cp -r "$units/echo-hardened.service.d" "$tmp/verify/"
 sed -i "s|^ExecStart=/usr/bin/echo-hardened|ExecStart=$stage/usr/bin/echo-hardened|" "$tmp/verify/echo-hardened.service"
 rc=0
 # verify runs "man" for Documentation=man:echo-hardened(8): the staged page must be there.
-out=$(MANPATH=$stage/usr/share/man timeout 60 systemd-analyze verify "$tmp/verify/echo-hardened.socket" "$tmp/verify/echo-hardened.service" 2>&1) ||
+out=$(MANPATH=$stage/usr/share/man timeout 60 systemd-analyze verify "$tmp/verify/echo-hardened.socket" "$tmp/verify/echo-hardened-metrics.socket" "$tmp/verify/echo-hardened.service" 2>&1) ||
   rc=$?
 [[ -z $out ]] || printf '%s\n' "$out" >&2
 check "systemd-analyze verify: exit 0 ($rc), no output" test "$rc" = 0 -a -z "$out"

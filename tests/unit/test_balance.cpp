@@ -58,27 +58,27 @@ TEST_CASE("load board: entries are claimed, published, read and released") {
     const TimePoint t0 = TimePoint{} + seconds(5000);
     auto board = LoadBoard::create();
     REQUIRE(board.ok());
-    auto first = board->claim(), second = board->claim(), third = board->claim();
+    auto first = board->claim(0), second = board->claim(0), third = board->claim(0);
     REQUIRE(first);
     REQUIRE(second);
     REQUIRE(third);
     CHECK(*first != *second);
     // Claimed but not yet published: not counted as able to accept.
     CHECK(!board->least_loaded_other(*first, t0));
-    board->publish(*second, 40, true, t0);
-    board->publish(*third, 10, false, t0);  // at capacity or draining: never "the least loaded"
+    board->publish(*second, 40, 0, true, t0);
+    board->publish(*third, 10, 0, false, t0);  // at capacity or draining: never "the least loaded"
     CHECK(board->least_loaded_other(*first, t0) == 40u);
     CHECK(!board->least_loaded_other(*second, t0));  // itself is not an "other"
-    board->publish(*third, 10, true, t0);
+    board->publish(*third, 10, 0, true, t0);
     CHECK(board->least_loaded_other(*first, t0) == 10u);
     board->release(*third);
     CHECK(board->least_loaded_other(*first, t0) == 40u);
     // A figure older than kStale is not believed: a stopped worker must not hold the others back.
-    board->publish(*third, 10, true, t0);
+    board->publish(*third, 10, 0, true, t0);
     CHECK(board->least_loaded_other(*first, t0 + LoadBoard::kStale - milliseconds(1)) == 10u);
     CHECK(board->least_loaded_other(*first, t0 + LoadBoard::kStale + milliseconds(1)) == std::nullopt);
     board->release(*third);
-    auto again = board->claim();
+    auto again = board->claim(0);
     REQUIRE(again);
     CHECK(*again == *third);  // the lowest free entry is reused, so the scanned range stays short
 }
@@ -87,6 +87,6 @@ TEST_CASE("load board: every entry can be claimed once, then claims fail cleanly
     auto board = LoadBoard::create();
     REQUIRE(board.ok());
     for (std::uint32_t i = 0; i < LoadBoard::kEntries; ++i)
-        REQUIRE(board->claim());
-    CHECK(!board->claim());
+        REQUIRE(board->claim(0));
+    CHECK(!board->claim(0));
 }

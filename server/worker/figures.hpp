@@ -1,0 +1,46 @@
+// figures.hpp: the live figures the master, its workers and the metrics process share, as plain values.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace echo {
+
+// One worker process's counters since its fork, as it last wrote them (at each accept, close and echo).
+struct WorkerFigures {
+    unsigned slot = 0;
+    pid_t pid = 0;  // 0 for a moment after the fork, until the master writes it
+    unsigned generation = 0;
+    std::uint32_t open = 0;
+    std::uint64_t accepted = 0;
+    std::uint64_t bytes_echoed = 0;
+    std::uint64_t accept_pauses = 0;  // accepts stopped for a while after EMFILE and its kin
+};
+
+// The master's own figures, written by its loop after every event (Supervisor::figures()).
+struct MasterFigures {
+    pid_t master_pid = 0;
+    std::uint32_t workers_alive = 0;  // worker processes the master has forked and not yet seen exit
+    std::uint32_t workers_target = 0;
+    std::uint32_t zombies = 0;  // zombie mode only
+    std::uint64_t restarts = 0;
+    std::uint64_t crash_loop_backoffs = 0;  // restarts delayed because the slot keeps dying young
+    std::uint64_t hung_workers_killed = 0;
+    std::uint64_t fork_failures = 0;
+    std::uint64_t reloads = 0;
+};
+
+// One consistent reading of the board: every live worker, and totals over the whole life of the master
+// (the figures of workers that have exited included, so a total never goes back).
+struct BoardSnapshot {
+    MasterFigures master;
+    std::vector<WorkerFigures> workers;
+    std::uint64_t open = 0;
+    std::uint64_t accepted = 0;
+    std::uint64_t bytes_echoed = 0;
+    std::uint64_t accept_pauses = 0;
+};
+
+}  // namespace echo
