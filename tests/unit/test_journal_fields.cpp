@@ -42,6 +42,15 @@ std::string read_catalog() {
 
 }  // namespace
 
+TEST_CASE("the metrics process's records say so in ECHO_ROLE and MESSAGE, and name no worker") {
+    auto f =
+        journal_fields({LogContext::Role::Metrics, 77}, {}, 3, "epoll_wait() failed in the metrics process");
+    CHECK(has(f, "MESSAGE=metrics: epoll_wait() failed in the metrics process"));
+    CHECK(has(f, "ECHO_ROLE=metrics"));
+    CHECK_FALSE(has_key(f, "WORKER_PID"));
+    CHECK_FALSE(has_key(f, "WORKER_SLOT"));
+}
+
 TEST_CASE(
     "a master's record about a killed worker carries the worker's fields, the signal and the MESSAGE_ID") {
     LogContext master{LogContext::Role::Master, 53};
