@@ -86,8 +86,9 @@ TEST_CASE("--log-level warning: a worker's first line, late and under its filter
     REQUIRE(push_until_paused(stuck.get(), 9).size() > 0);
     server->signal(SIGTERM);
     CHECK(server->wait_exit_code(10s) == 0);
-    CHECK_MESSAGE(server->log().find("drain deadline reached: closing 1 busy connection(s)") != std::string::npos,
-                  server->log());
+    CHECK_MESSAGE(
+        server->log().find("drain deadline reached: closing 1 busy connection(s)") != std::string::npos,
+        server->log());
     CHECK(server->log().find("SIGSYS") == std::string::npos);
 }
 
