@@ -140,27 +140,28 @@ bool install_master_filter(SeccompMode mode) {
     return true;
 }
 
-bool install_worker_filter(SeccompMode mode) {
+namespace {
+
+// A forked child's filter, stacked on the master's: `who` names it in the log lines.
+bool install_child_filter(SeccompMode mode, unsigned roles, std::string_view who) {
     if (mode == SeccompMode::Off) return true;
     unsigned syscalls = 0;
-    if (auto why = load(mode, kWorkerRoles, syscalls); !why.empty()) {
-        spdlog::critical("cannot load the worker's seccomp filter: {}", why);
+    if (auto why = load(mode, roles, syscalls); !why.empty()) {
+        spdlog::critical("cannot load the {}'s seccomp filter: {}", who, why);
         return false;
     }
-    spdlog::debug("seccomp filter loaded ({}): {} system calls for this worker", mode_name(mode), syscalls);
+    spdlog::debug("seccomp filter loaded ({}): {} system calls for this {}", mode_name(mode), syscalls, who);
     return true;
 }
 
+}  // namespace
+
+bool install_worker_filter(SeccompMode mode) {
+    return install_child_filter(mode, kWorkerRoles, "worker");
+}
+
 bool install_metrics_filter(SeccompMode mode) {
-    if (mode == SeccompMode::Off) return true;
-    unsigned syscalls = 0;
-    if (auto why = load(mode, kMetricsRoles, syscalls); !why.empty()) {
-        spdlog::critical("cannot load the metrics process's seccomp filter: {}", why);
-        return false;
-    }
-    spdlog::debug("seccomp filter loaded ({}): {} system calls for the metrics process", mode_name(mode),
-                  syscalls);
-    return true;
+    return install_child_filter(mode, kMetricsRoles, "metrics process");
 }
 
 }  // namespace echo
