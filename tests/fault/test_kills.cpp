@@ -17,6 +17,26 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Bytes echoed so far by the whole server, from SIGUSR1's status line, which reads the workers' figures of
+// this moment (R83); -1 when no status line came. The line gives them rounded ("16.5 KiB"), good enough for
+// "at least".
+double echoed_now(const test::ServerProcess& server) {
+    long from = static_cast<long>(server.log().size());
+    server.signal(SIGUSR1);
+    long at = server.wait_for_log(" workers serving, ", 5s, from);
+    if (at < 0) return -1;
+    static const std::regex figure(R"(, ([0-9.]+) (B|KiB|MiB|GiB|TiB) echoed, )");
+    std::smatch m;
+    const std::string line = server.log_line_at(at);
+    if (!std::regex_search(line, m, figure)) return -1;
+    double bytes = std::stod(m[1]);
+    for (const char* unit : {"B", "KiB", "MiB", "GiB", "TiB"}) {
+        if (m[2] == unit) break;
+        bytes *= 1024;
+    }
+    return bytes;
+}
+
 // A worker killed within a second of its start counts as a quick death and its slot backs off (RUNBOOK.md
 // "Supervision"). These scenarios measure plain replacement, so each victim is first left to live that long;
 // the back-off has its own test.
@@ -187,8 +207,13 @@ TEST_CASE("master SIGKILL under load: every worker gone within a second, the por
     auto workers = test::wait_for_workers(*server, 2);
     REQUIRE(workers.size() == 2);
     const auto port = server->port();
-    LoadRun load(port, {"--mode", "pingpong", "-c", "32", "-s", "512"});
-    REQUIRE(test::eventually([&] { return established_on(port) >= 32; }, 10s));
+    constexpr int kConnections = 32, kSize = 512;
+    LoadRun load(port,
+                 {"--mode", "pingpong", "-c", std::to_string(kConnections), "-s", std::to_string(kSize)});
+    REQUIRE(test::eventually([&] { return established_on(port) >= kConnections; }, 10s));
+    // Handshakes are the kernel's: the load may not have seen one echo yet. More echoes than connections
+    // means some connection had its second one, which echo-load sends only after checking the first.
+    REQUIRE(test::eventually([&] { return echoed_now(*server) > kConnections * kSize; }, 10s));
 
     server->signal(SIGKILL);
     CHECK(server->wait_exit_code(5s) == 128 + SIGKILL);
