@@ -7,16 +7,13 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 
 #include "base/exit_codes.hpp"
 #include "base/log.hpp"
-#include "master/master.hpp"
-#include "master/notifier.hpp"
-#include "master/supervisor.hpp"
-#include "os/epoll.hpp"
+#include "master/master_loop.hpp"
 #include "os/reaper.hpp"
 #include "os/spawn.hpp"
-#include "os/timer_fd.hpp"
 
 namespace echo {
 
@@ -29,81 +26,11 @@ namespace {
 constexpr Duration kStatusInterval = seconds(1);  // STATUS= at most this often
 constexpr Duration kStallTolerance = seconds(1);  // a timer this late means the master itself was not running
 
+}  // namespace
+
 SupervisorSettings supervisor_settings(const Config& c) {
     return {c.workers, c.worker_timeout, c.drain_timeout, c.zombie_mode, c.zombie_worker_lifetime};
 }
-
-// A worker's report channel, owned by the loop; the supervisor knows the worker by its pid only.
-struct Channel {
-    pid_t pid;
-    UniqueFd fd;
-    // Its epoll tag. Not the fd: a channel closed while handling one event of a batch can have its number
-    // reused at once by the next worker's channel, and a stale event later in the same batch (its HUP) would
-    // then be taken for the new worker's.
-    std::uint32_t id;
-    std::optional<std::uint32_t> load_entry;  // freed with the channel: a closed channel means it has exited
-};
-
-class MasterLoop {
-  public:
-    MasterLoop(MasterSetup setup, Epoll epoll, SignalFd signals, TimerFd timer)
-        : config_(std::move(setup.config)),
-          worker_body_(std::move(setup.worker_body)),
-          board_(setup.board),
-          reload_(std::move(setup.reload)),
-          listeners_(std::move(setup.listeners.sockets)),
-          from_systemd_(setup.listeners.from_systemd),
-          metrics_listener_(std::move(setup.listeners.metrics)),
-          epoll_(std::move(epoll)),
-          signals_(std::move(signals)),
-          timer_(std::move(timer)),
-          supervisor_(supervisor_settings(config_), describe(listeners_)),
-          metrics_(std::move(setup.metrics_body), epoll_) {}
-
-    int run(TimePoint now);
-
-  private:
-    // Handlers: read one source, hand what it said to the supervisor.
-    void on_signals(TimePoint now);
-    void on_timer(TimePoint now);
-    void on_channel(std::uint32_t id, std::uint32_t events, TimePoint now);
-    void drain_channel(const Channel& channel, TimePoint now);
-
-    // Carrying out the supervisor's actions.
-    void execute(const Actions& actions, TimePoint now);
-    void spawn(unsigned slot, TimePoint now);
-    void reap(int cause, TimePoint now);
-    void reload(TimePoint now);
-    void forget_channel(pid_t pid);
-
-    void publish_status(TimePoint now, bool force);
-    void refresh_figures();
-    void arm_timer();
-
-    Config config_;
-    WorkerBody worker_body_;
-    LoadBoard* board_;
-    ConfigReload reload_;
-    std::vector<Listener> listeners_;
-    bool from_systemd_;
-    // Kept open for every metrics process forked (they use the fd number metrics_body was bound with), and
-    // through a drain: the page shows the stop as it happens.
-    std::optional<Listener> metrics_listener_;
-    Epoll epoll_;
-    SignalFd signals_;
-    TimerFd timer_;
-    Notifier notifier_;
-    Supervisor supervisor_;
-    MetricsKeeper metrics_;
-    std::vector<Channel> channels_;
-    std::uint32_t next_channel_id_ = 0;
-    const pid_t master_pid_ = getpid();
-
-    std::optional<TimePoint> next_watchdog_;
-    std::optional<TimePoint> expected_wake_;
-    TimePoint next_status_{};
-    bool status_pending_ = false;  // a STATUS= change held back by kStatusInterval
-};
 
 int MasterLoop::run(TimePoint now) {
     int r = epoll_.add(signals_.fd(), EPOLLIN, {Source::Signal});
@@ -200,6 +127,7 @@ void MasterLoop::on_channel(std::uint32_t id, std::uint32_t events, TimePoint no
     auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.id == id; });
     if (it == channels_.end()) return;
     pid_t pid = it->pid;
+    if (events & EPOLLOUT) flush(*it);
     drain_channel(*it, now);
     if (events & (EPOLLHUP | EPOLLERR)) {
         forget_channel(pid);
@@ -207,18 +135,41 @@ void MasterLoop::on_channel(std::uint32_t id, std::uint32_t events, TimePoint no
     }
 }
 
-void MasterLoop::drain_channel(const Channel& channel, TimePoint now) {
+void MasterLoop::drain_channel(WorkerChannel& channel, TimePoint now) {
     pid_t pid = channel.pid;
-    int fd = channel.fd.get();
-    for (;;) {
-        WorkerReport report;
-        ssize_t n = ::recv(fd, &report, sizeof report, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR) continue;
-        // EAGAIN: nothing more now. 0 (EOF) or an error: the HUP that follows is handled by on_channel().
-        if (n != static_cast<ssize_t>(sizeof report)) return;
-        // execute() may close channels (a report can end a reload that retires workers, but never closes the
-        // reporting worker's channel before its exit is reaped), so `fd` stays valid here.
-        execute(supervisor_.on_report(pid, report, now), now);
+    ChannelMessage m;
+    // By pid on every turn: what a report leads to may fork a worker or forget one, which moves channels_
+    // (a report can end a reload that retires workers, but never closes the reporting worker's channel before
+    // its exit is reaped).
+    for (WorkerChannel* ch = &channel; ch != nullptr; ch = channel_of(pid)) {
+        int r = ch->in.next(ch->fd.get(), channel_buffer_, m);
+        if (r == -EPROTO) {
+            spdlog::error("a message from worker pid {} broke the channel's protocol; dropped", pid);
+            continue;
+        }
+        // 0: nothing more now. An error (EOF included): the HUP that follows is handled by on_channel().
+        if (r <= 0) return;
+        switch (m.kind) {
+            case MessageKind::Ready:
+            case MessageKind::Heartbeat: {
+                WorkerReport report;
+                if (m.report.size() != sizeof report) break;  // not from this build: ignored
+                std::memcpy(&report, m.report.data(), sizeof report);
+                execute(supervisor_.on_report(pid, report, now), now);
+                break;
+            }
+            case MessageKind::ParcelHead:
+                on_parcel(*ch, std::move(m.parcel));
+                break;
+            case MessageKind::HandedOver:
+                on_handed_over(*ch, m.count);
+                break;
+            case MessageKind::Adopted:
+                ch->out.adopted(m.count);
+                break;
+            default:
+                break;  // what only the master sends
+        }
     }
 }
 
@@ -229,6 +180,9 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
         switch (a.kind) {
             case Action::Kind::Spawn:
                 spawn(a.slot, now);
+                break;
+            case Action::Kind::HandOver:
+                hand_over(a.pid);
                 break;
             case Action::Kind::Signal:
                 (void)kill(a.pid, a.signo);  // ESRCH: it died already; its exit is on the way through SIGCHLD
@@ -320,6 +274,7 @@ void MasterLoop::reload(TimePoint now) {
 void MasterLoop::forget_channel(pid_t pid) {
     auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.pid == pid; });
     if (it == channels_.end()) return;
+    rehome_in_transit(*it);  // moves nothing in channels_
     // Removed explicitly: a child forked a moment ago may still hold a copy of this fd, and an epoll
     // registration lives as long as any copy does. ENOENT/EBADF cannot happen for a registered fd; ignored.
     (void)epoll_.remove(it->fd.get());
@@ -363,8 +318,6 @@ void MasterLoop::arm_timer() {
     if (int r = timer_.arm(next); r < 0)
         spdlog::error("timerfd_settime() failed in the master: {}", errno_text(r));
 }
-
-}  // namespace
 
 int run_master(MasterSetup setup) {
     auto epoll = Epoll::open();

@@ -297,7 +297,9 @@ void Supervisor::retire(WorkerProcess& w, const char* why, Actions& out) {
     out.push_back(Action::log(spdlog::level::info, about(w),
                               fmt::format("retiring worker {} (pid {}): {}", w.slot, w.pid, why)));
     w.phase = WorkerPhase::Retiring;
-    out.push_back(Action::signal(w.pid, SIGTERM));
+    // Not SIGTERM: a drain would close its idle connections; handed over, every one carries on elsewhere
+    // (RUNBOOK.md "Connections across reload, upgrade and restart").
+    out.push_back(Action::hand_over(w.pid));
 }
 
 void Supervisor::schedule_respawn(const WorkerProcess& w, int status, TimePoint now, Actions& out) {

@@ -63,6 +63,7 @@ struct Action {
     enum class Kind {
         Spawn,            // fork a worker into `slot`, then report on_spawned() or on_fork_failed()
         Signal,           // kill(pid, signo); ESRCH means its exit is on the way
+        HandOver,         // tell `pid` to hand its connections over to the others and exit (R60)
         Reap,             // waitpid() until nothing is left, then on_exit() for each
         ReloadConfig,     // re-read the configuration, then on_reloaded() or on_reload_failed()
         CloseListeners,   // the master's copies, so the workers' closing is the last word
@@ -84,6 +85,7 @@ struct Action {
     static Action of(Kind what) { return {.kind = what}; }
     static Action spawn(unsigned into) { return {.kind = Kind::Spawn, .slot = into}; }
     static Action signal(pid_t to, int sig) { return {.kind = Kind::Signal, .pid = to, .signo = sig}; }
+    static Action hand_over(pid_t from) { return {.kind = Kind::HandOver, .pid = from}; }
     static Action stopping(Duration may_take) { return {.kind = Kind::NotifyStopping, .delay = may_take}; }
     static Action log(spdlog::level::level_enum at, std::string line) {
         return {.kind = Kind::Log, .level = at, .text = std::move(line)};

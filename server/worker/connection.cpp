@@ -26,6 +26,24 @@ bool would_block(int err) {
 
 }  // namespace
 
+Connection::Connection(Parcel parcel, std::size_t buffer_cap, TimePoint now)
+    : fd_(std::move(parcel.fd)),
+      pending_(std::max(buffer_cap, parcel.bytes.size())),
+      last_activity_(now),
+      peer_closed_(parcel.peer_closed),
+      adopted_(true) {
+    if (!parcel.bytes.empty()) pending_.append(parcel.bytes);
+}
+
+Parcel Connection::to_parcel() {
+    Parcel p{std::move(fd_), {}, peer_closed_};
+    auto bytes = pending_.data();
+    p.bytes.assign(bytes.begin(), bytes.end());
+    pending_.release();
+    armed_ = 0;
+    return p;
+}
+
 IoOutcome Connection::on_readable(std::span<char> scratch, EchoCounters& counters, TimePoint now) {
     if (peer_closed_ || pending_.space() == 0)
         return IoOutcome::keep(false);  // reading is paused; stale event

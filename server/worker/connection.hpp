@@ -8,6 +8,7 @@
 
 #include "base/clock.hpp"
 #include "base/unique_fd.hpp"
+#include "os/channel.hpp"
 #include "worker/idle_list.hpp"
 #include "worker/pending_buffer.hpp"
 
@@ -32,6 +33,14 @@ class Connection {
   public:
     Connection(UniqueFd fd, std::size_t buffer_cap, TimePoint now)
         : fd_(std::move(fd)), pending_(buffer_cap), last_activity_(now) {}
+    // One handed over by another worker (R60): its unechoed bytes are written before anything read from now
+    // on, and a client that had half-closed stays half-closed. The cap grows to hold what came, if it must:
+    // the sender may run with an older, larger --buffer-size.
+    Connection(Parcel parcel, std::size_t buffer_cap, TimePoint now);
+
+    // The hand-over's other end: the socket and the state a receiver needs; this connection is left empty.
+    // The caller has taken the socket out of its epoll set first.
+    Parcel to_parcel();
 
     int fd() const { return fd_.get(); }
 
@@ -54,6 +63,10 @@ class Connection {
     bool quiescent() const;
     std::size_t pending_bytes() const { return pending_.size(); }
     TimePoint last_activity() const { return last_activity_; }
+    // It came from another process, which may still hold the socket for a moment (the master, until it
+    // hears Adopted): closing our fd then does not take it out of our epoll set (RUNBOOK.md "Connections
+    // across reload, upgrade and restart").
+    bool adopted() const { return adopted_; }
 
     // Its place in the worker's least-recently-active list (idle_list.hpp).
     IdleHook<Connection> idle_hook;
@@ -66,6 +79,7 @@ class Connection {
     TimePoint last_activity_;
     std::uint32_t armed_ = 0;
     bool peer_closed_ = false;
+    bool adopted_ = false;
 };
 
 }  // namespace echo

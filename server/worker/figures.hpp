@@ -17,6 +17,7 @@ struct WorkerFigures {
     std::uint64_t accepted = 0;
     std::uint64_t bytes_echoed = 0;
     std::uint64_t accept_pauses = 0;  // accepts stopped for a while after EMFILE and its kin
+    std::uint64_t adopted = 0;        // connections handed over to it by other workers (R60)
 };
 
 // The master's own figures, written by its loop after every event (Supervisor::figures()).

@@ -36,6 +36,7 @@ std::optional<std::uint32_t> LoadBoard::claim(unsigned slot) {
         e.accepted.store(0, kRelaxed);
         e.bytes_echoed.store(0, kRelaxed);
         e.accept_pauses.store(0, kRelaxed);
+        e.adopted.store(0, kRelaxed);
         // Not counted as able to accept until the worker says so: it may never get that far.
         e.state.store(kNotAccepting, kRelaxed);
         if (i >= used) l.used.store(i + 1, kRelaxed);
@@ -115,9 +116,12 @@ std::optional<std::uint32_t> LoadBoard::least_loaded_other(std::uint32_t entry, 
 
 WorkerFigures LoadBoard::figures(std::uint32_t entry) const {
     const Entry& e = layout().entries[entry];
-    return {e.slot.load(kRelaxed),         e.pid.load(kRelaxed),      e.generation.load(kRelaxed),
-            e.open.load(kRelaxed),         e.accepted.load(kRelaxed), e.bytes_echoed.load(kRelaxed),
-            e.accept_pauses.load(kRelaxed)};
+    // Adopted first (acquire): the `open` read after it counts at least those (publish_adopted()).
+    std::uint64_t adopted = e.adopted.load(std::memory_order_acquire);
+    return {e.slot.load(kRelaxed),          e.pid.load(kRelaxed),
+            e.generation.load(kRelaxed),    e.open.load(kRelaxed),
+            e.accepted.load(kRelaxed),      e.bytes_echoed.load(kRelaxed),
+            e.accept_pauses.load(kRelaxed), adopted};
 }
 
 void LoadBoard::read_into(BoardSnapshot& out) const {

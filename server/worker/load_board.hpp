@@ -55,6 +55,11 @@ class LoadBoard {
         layout().entries[entry].bytes_echoed.store(bytes_echoed, std::memory_order_relaxed);
     }
     void publish_accept_pauses(std::uint32_t entry, std::uint64_t pauses);
+    // Worker, after taking on connections handed over (R60), once `open` counts them: the master places the
+    // next ones by open + what it has sent and this does not yet count.
+    void publish_adopted(std::uint32_t entry, std::uint64_t adopted) {
+        layout().entries[entry].adopted.store(adopted, std::memory_order_release);
+    }
     // Worker: the fewest connections held by another worker that can accept, among fresh figures.
     std::optional<std::uint32_t> least_loaded_other(std::uint32_t entry, TimePoint now) const;
 
@@ -79,6 +84,7 @@ class LoadBoard {
         std::atomic<std::uint64_t> accepted;
         std::atomic<std::uint64_t> bytes_echoed;
         std::atomic<std::uint64_t> accept_pauses;
+        std::atomic<std::uint64_t> adopted;
     };
     struct alignas(64) Master {
         std::atomic<std::uint64_t> sequence;  // odd while the master folds a freed entry into the totals

@@ -48,8 +48,9 @@ int WorkerLoop::run() {
     TimePoint now = Clock::now();
     int r = epoll_.add(signals_.fd(), EPOLLIN, {Source::Signal});
     if (r == 0) r = epoll_.add(timer_.fd(), EPOLLIN, {Source::Timer});
-    // No events requested: epoll still reports EPOLLHUP when the master's end closes (it died).
-    if (r == 0) r = epoll_.add(start_.channel.get(), 0, {Source::Channel});
+    // Readable: the master's hand-over messages. EPOLLHUP comes anyway when the master's end closes (it
+    // died).
+    if (r == 0) r = epoll_.add(start_.channel.get(), EPOLLIN, {Source::Channel});
     if (r < 0) {
         spdlog::error("epoll_ctl() failed while setting up: {}", errno_text(r));
         return 1;
@@ -81,7 +82,7 @@ int WorkerLoop::run() {
                     on_timer(now);
                     break;
                 case Source::Channel:
-                    decide(Event::MasterGone, now);
+                    on_channel(event.events, now);
                     break;
                 case Source::Listener:
                     on_listener(tag.fd(), now);
@@ -101,14 +102,22 @@ int WorkerLoop::run() {
     return kWorkerExitOk;
 }
 
-// The state table. Serving: Stop drains; Draining: a second Stop changes nothing, the drain deadline ends it,
-// and so does the last connection closing; in either, SIGQUIT, the master's death and the lifetime's end
-// finish at once. Done decides nothing more.
+// The state table. Serving: Stop drains, HandOver hands over. HandingOver: Stop changes nothing (what comes
+// back is drained once Released says everything else has a home), the deadline ends it, Released ends it or
+// drains what came back. Draining: a second Stop changes nothing, the drain deadline ends it, and so does the
+// last connection closing. In any, SIGQUIT, the master's death and the lifetime's end finish at once. Done
+// decides nothing more.
 void WorkerLoop::decide(Event event, TimePoint now) {
     if (state_ == State::Done) return;
     switch (event) {
         case Event::Stop:
             if (state_ == State::Serving) begin_drain(now);
+            break;
+        case Event::HandOver:
+            if (state_ == State::Serving) begin_hand_over(now);
+            break;
+        case Event::Released:
+            if (state_ == State::HandingOver) end_hand_over(now);
             break;
         case Event::FastStop:
             spdlog::info("SIGQUIT: fast stop, closing {} connection(s)", open_);
@@ -119,6 +128,13 @@ void WorkerLoop::decide(Event event, TimePoint now) {
             finish("master gone");
             break;
         case Event::DrainDeadline: {
+            if (state_ == State::HandingOver) {
+                spdlog::warn(
+                    "hand-over not released by the master within {:.1f}s; exiting with {} connection(s)",
+                    to_seconds(settings_.drain_timeout), open_);
+                finish("hand-over deadline");
+                break;
+            }
             std::size_t owed = 0;
             for (const Connection& c : idle_)
                 owed += c.pending_bytes();
@@ -193,7 +209,7 @@ void WorkerLoop::on_timer(TimePoint now) {
         balance_recheck_at_.reset();
         refresh_accepting();  // the others' figures may have moved; sets the next recheck if still behind
     }
-    if (due(drain_deadline_, now)) {
+    if (due(drain_deadline_, now) || (state_ == State::HandingOver && due(hand_over_deadline_, now))) {
         decide(Event::DrainDeadline, now);
         return;
     }
@@ -243,7 +259,9 @@ void WorkerLoop::update_interest(Connection& c) {
 
 void WorkerLoop::close_connection(Connection& c) {
     idle_.remove(c);
-    // close() removes the fd from the epoll set; no EPOLL_CTL_DEL needed (no other process shares this fd).
+    // close() removes the fd from the epoll set only once no process holds the socket; an adopted one may
+    // still be held by the master (connection.hpp), so it leaves explicitly. ENOENT (never armed) is fine.
+    if (c.adopted()) (void)epoll_.remove(c.fd());
     by_fd_[static_cast<std::size_t>(c.fd())].reset();
     --open_;
     if (memory_return_.due_after_close(open_) && trim_heap())
@@ -292,6 +310,8 @@ void WorkerLoop::finish(const char* why) {
 }
 
 void WorkerLoop::send_report(WorkerReport::Kind kind) {
+    // While hand-over messages wait, a heartbeat would only add to the queue: they show life as well.
+    if (!to_master_.empty()) return;
     WorkerReport report{kind, open_, accepted_, counters_.bytes_written};
     // EAGAIN: the master is not reading right now (stopped, or busy); this heartbeat is dropped, the next
     // one carries the same news. EPIPE/ECONNRESET: the master is gone; the HUP on the channel handles that.
@@ -302,8 +322,8 @@ void WorkerLoop::arm_timer() {
     TimePoint next = next_heartbeat_;
     if (settings_.idle_timeout > Duration::zero() && !idle_.empty())
         next = std::min(next, idle_.oldest()->last_activity() + settings_.idle_timeout);
-    for (const auto& t :
-         {accept_resume_at_, balance_recheck_at_, drain_deadline_, next_drain_sweep_, lifetime_end_})
+    for (const auto& t : {accept_resume_at_, balance_recheck_at_, drain_deadline_, next_drain_sweep_,
+                          lifetime_end_, hand_over_deadline_})
         if (t) next = std::min(next, *t);
     // Every client event moves the idle deadline later; re-arming for it would cost a timerfd_settime() per
     // message. A timer armed no later than needed is left alone: if it fires early, on_timer() finds nothing

@@ -11,6 +11,7 @@
 #include "base/clock.hpp"
 #include "base/rate_limited_log.hpp"
 #include "base/unique_fd.hpp"
+#include "os/channel.hpp"
 #include "os/epoll.hpp"
 #include "os/signals.hpp"
 #include "os/timer_fd.hpp"
@@ -31,9 +32,11 @@ class WorkerLoop {
     int run();
 
   private:
-    // Serving: accepting and echoing. Draining: not accepting, echoing the busy connections until they are
-    // done or the drain deadline passes (RUNBOOK.md "Graceful stop"). Done: the loop ends.
-    enum class State { Serving, Draining, Done };
+    // Serving: accepting and echoing. HandingOver: retired by a reload or a scale-down, sending every
+    // connection to the master for another worker, until the master says Released (RUNBOOK.md "Connections
+    // across reload, upgrade and restart"). Draining: not accepting, echoing the busy connections until they
+    // are done or the drain deadline passes (RUNBOOK.md "Graceful stop"). Done: the loop ends.
+    enum class State { Serving, HandingOver, Draining, Done };
     // What can change the state. Handlers report these to decide(); they never change the state themselves.
     enum class Event {
         Stop,           // SIGTERM or SIGINT
@@ -42,6 +45,8 @@ class WorkerLoop {
         DrainDeadline,  // --drain-timeout passed
         LifetimeEnd,    // the zombie demonstration's lifetime passed
         AllClosed,      // the last open connection closed
+        HandOver,       // the master retires us: hand every connection over
+        Released,       // the master has placed everything we handed over
     };
 
     // The one place that decides: (state, event) -> action and next state.
@@ -58,6 +63,7 @@ class WorkerLoop {
     void on_timer(TimePoint now);
     void on_listener(int fd, TimePoint now);
     void on_client(int fd, std::uint32_t events, TimePoint now);
+    void on_channel(std::uint32_t events, TimePoint now);
 
     // Actions (accepting.cpp for the first four).
     void refresh_accepting();
@@ -73,6 +79,13 @@ class WorkerLoop {
     void begin_drain(TimePoint now);
     std::size_t close_idle_for_drain(TimePoint now);
     void finish(const char* why);
+    // The hand-over (handover.cpp).
+    void begin_hand_over(TimePoint now);
+    void end_hand_over(TimePoint now);
+    void adopt(Parcel parcel, TimePoint now);
+    void flush_channel(TimePoint now);
+    void arm_adopted();
+    void set_channel_interest(bool want_out);
     void send_report(WorkerReport::Kind kind);
     void arm_timer();
 
@@ -96,6 +109,7 @@ class WorkerLoop {
     std::optional<TimePoint> drain_deadline_;
     std::optional<TimePoint> next_drain_sweep_;
     std::optional<TimePoint> lifetime_end_;
+    std::optional<TimePoint> hand_over_deadline_;
     TimePoint next_heartbeat_{};
     std::optional<TimePoint> timer_armed_for_;
     RateLimitedWarning accept_warning_;
@@ -106,6 +120,15 @@ class WorkerLoop {
     std::uint64_t accepted_ = 0;
     std::uint64_t accept_pauses_ = 0;
     EchoCounters counters_;
+
+    // The channel's two directions. What we send in order: reports bypass the queue only while it is empty.
+    ChannelWriter to_master_{false};
+    ChannelReader from_master_;
+    std::vector<char> channel_buffer_;  // allocated at the first message: most workers never get one
+    std::vector<int> unarmed_;          // adopted, Adopted not yet sent: not to be touched before
+    bool channel_out_armed_ = false;    // EPOLLOUT on the channel, while to_master_ is blocked
+    std::uint64_t handed_over_ = 0;     // connections sent away
+    std::uint64_t adopted_total_ = 0;   // connections taken on from other workers
 };
 
 }  // namespace echo

@@ -114,6 +114,11 @@ inline std::size_t count(const Actions& actions, Action::Kind kind) {
     return static_cast<std::size_t>(
         std::count_if(actions.begin(), actions.end(), [&](const Action& a) { return a.kind == kind; }));
 }
+inline std::size_t hand_overs(const Actions& actions, pid_t pid) {
+    return static_cast<std::size_t>(std::count_if(actions.begin(), actions.end(), [&](const Action& a) {
+        return a.kind == Action::Kind::HandOver && a.pid == pid;
+    }));
+}
 inline std::size_t signals_sent(const Actions& actions, int signo) {
     return static_cast<std::size_t>(std::count_if(actions.begin(), actions.end(), [&](const Action& a) {
         return a.kind == Action::Kind::Signal && a.signo == signo;

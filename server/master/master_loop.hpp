@@ -1,0 +1,113 @@
+// master_loop.hpp: the master's event loop, its sources and what it keeps of each worker; the definitions are
+// in master_loop.cpp (the loop and the supervisor's actions) and master_handover.cpp (connections in
+// transit).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "master/master.hpp"
+#include "master/notifier.hpp"
+#include "master/supervisor.hpp"
+#include "os/channel.hpp"
+#include "os/epoll.hpp"
+#include "os/timer_fd.hpp"
+
+namespace echo {
+
+SupervisorSettings supervisor_settings(const Config& c);
+
+// A worker's channel, owned by the loop; the supervisor knows the worker by its pid only.
+struct WorkerChannel {
+    pid_t pid;
+    UniqueFd fd;
+    // Its epoll tag. Not the fd: a channel closed while handling one event of a batch can have its number
+    // reused at once by the next worker's channel, and a stale event later in the same batch (its HUP) would
+    // then be taken for the new worker's.
+    std::uint32_t id;
+    std::optional<std::uint32_t> load_entry;  // freed with the channel: a closed channel means it has exited
+    // Connections in transit (RUNBOOK.md "Connections across reload, upgrade and restart"): what we send it,
+    // kept until it says Adopted, and what it sends us.
+    ChannelWriter out{true};
+    ChannelReader in{};
+    bool out_armed = false;      // EPOLLOUT requested while `out` is blocked
+    std::uint64_t placed = 0;    // of its connections, how many went to other workers
+    std::uint64_t returned = 0;  // and how many came back to it, there being no room anywhere
+};
+
+class MasterLoop {
+  public:
+    MasterLoop(MasterSetup setup, Epoll epoll, SignalFd signals, TimerFd timer)
+        : config_(std::move(setup.config)),
+          worker_body_(std::move(setup.worker_body)),
+          board_(setup.board),
+          reload_(std::move(setup.reload)),
+          listeners_(std::move(setup.listeners.sockets)),
+          from_systemd_(setup.listeners.from_systemd),
+          metrics_listener_(std::move(setup.listeners.metrics)),
+          epoll_(std::move(epoll)),
+          signals_(std::move(signals)),
+          timer_(std::move(timer)),
+          supervisor_(supervisor_settings(config_), describe(listeners_)),
+          metrics_(std::move(setup.metrics_body), epoll_) {}
+
+    int run(TimePoint now);
+
+  private:
+    // Handlers: read one source, hand what it said to the supervisor.
+    void on_signals(TimePoint now);
+    void on_timer(TimePoint now);
+    void on_channel(std::uint32_t id, std::uint32_t events, TimePoint now);
+    void drain_channel(WorkerChannel& channel, TimePoint now);
+
+    // Connections in transit (master_handover.cpp).
+    void on_parcel(WorkerChannel& from, Parcel parcel);
+    void on_handed_over(WorkerChannel& from, std::uint64_t count);
+    void place(Parcel parcel, WorkerChannel* origin);
+    WorkerChannel* room_for_one(const WorkerChannel* origin);
+    void hand_over(pid_t pid);
+    void flush(WorkerChannel& channel);
+    void rehome_in_transit(WorkerChannel& gone);
+    WorkerChannel* channel_of(pid_t pid);
+
+    // Carrying out the supervisor's actions.
+    void execute(const Actions& actions, TimePoint now);
+    void spawn(unsigned slot, TimePoint now);
+    void reap(int cause, TimePoint now);
+    void reload(TimePoint now);
+    void forget_channel(pid_t pid);
+
+    void publish_status(TimePoint now, bool force);
+    void refresh_figures();
+    void arm_timer();
+
+    Config config_;
+    WorkerBody worker_body_;
+    LoadBoard* board_;
+    ConfigReload reload_;
+    std::vector<Listener> listeners_;
+    bool from_systemd_;
+    // Kept open for every metrics process forked (they use the fd number metrics_body was bound with), and
+    // through a drain: the page shows the stop as it happens.
+    std::optional<Listener> metrics_listener_;
+    Epoll epoll_;
+    SignalFd signals_;
+    TimerFd timer_;
+    Notifier notifier_;
+    Supervisor supervisor_;
+    MetricsKeeper metrics_;
+    std::vector<WorkerChannel> channels_;
+    std::vector<char> channel_buffer_ = std::vector<char>(kChannelDatagram);  // one read at a time
+    std::uint32_t next_channel_id_ = 0;
+    const pid_t master_pid_ = getpid();
+
+    std::optional<TimePoint> next_watchdog_;
+    std::optional<TimePoint> expected_wake_;
+    TimePoint next_status_{};
+    bool status_pending_ = false;  // a STATUS= change held back by kStatusInterval
+};
+
+}  // namespace echo
