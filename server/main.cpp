@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -83,12 +84,15 @@ int main(int argc, char** argv) {
     for (const auto& l : listeners->sockets)
         listen_fds.push_back(l.fd.get());
     const pid_t master_pid = getpid();
-    WorkerBody worker_body = [listen_fds, seccomp, master_pid, shared_board](
+    // Only a service manager keeps what a stop parks (R62): without one, --fd-store changes nothing.
+    const bool under_systemd = std::getenv("NOTIFY_SOCKET") != nullptr;
+    WorkerBody worker_body = [listen_fds, seccomp, master_pid, shared_board, under_systemd](
                                  const Config& current, unsigned slot, unsigned generation,
                                  std::optional<std::uint32_t> entry, UniqueFd channel) {
-        return run_worker(
-            worker_settings(current, seccomp),
-            WorkerStart{slot, generation, std::move(channel), master_pid, listen_fds, shared_board, entry});
+        WorkerSettings settings = worker_settings(current, seccomp);
+        settings.park_on_stop = under_systemd && current.fd_store > 0;
+        return run_worker(settings, WorkerStart{slot, generation, std::move(channel), master_pid, listen_fds,
+                                                shared_board, entry});
     };
     ConfigReload reload = [args, cpus] { return parse_config(args, process_environment(), cpus); };
     // The metrics process (R81): only when asked for, and only with the board it reads.

@@ -12,6 +12,9 @@ inline constexpr unsigned kMaxWorkers = 1024;
 inline constexpr unsigned kMaxConnections = 1'000'000;  // per worker
 inline constexpr std::size_t kMinBufferSize = 1024;
 inline constexpr std::size_t kMaxBufferSize = 16 * 1024 * 1024;
+// Connections kept in systemd's file descriptor store: every worker of the largest --workers at its largest
+// --max-connections would be more than any kernel's fd limit; this is well past what one host holds.
+inline constexpr unsigned kMaxFdStore = 16 * 1024 * 1024;
 
 inline constexpr Duration kMaxIdleTimeout = seconds(7 * 24 * 3600);
 inline constexpr Duration kMaxDrainTimeout = seconds(3600);

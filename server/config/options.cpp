@@ -178,6 +178,10 @@ const std::vector<Option>& options() {
              c.metrics_listen = *addr;
              return std::nullopt;
          }},
+        {"fd-store", "ECHO_FD_STORE", "N",
+         "under systemd, a stop keeps up to N connections in the unit's file descriptor store\n"
+         "    (FileDescriptorStoreMax=, at least N), so the next start serves them again (default 0: off)",
+         unsigned_in(&Config::fd_store, 0, bounds::kMaxFdStore)},
         {"seccomp", "ECHO_SECCOMP", "MODE",
          "system call filter of seccomp/policy.txt: enforce (a call outside it kills the process),\n"
          "    log (only logged) or off; fixed at start, a SIGHUP does not change it (default enforce)",

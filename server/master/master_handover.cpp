@@ -9,6 +9,11 @@
 #include "master/master_loop.hpp"
 
 namespace echo {
+namespace {
+
+constexpr std::size_t kStoreBatch = 253;  // SCM_MAX_FD: the most fds one sd_notify message can carry
+
+}  // namespace
 
 WorkerChannel* MasterLoop::channel_of(pid_t pid) {
     auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.pid == pid; });
@@ -92,6 +97,7 @@ void MasterLoop::place(Parcel parcel, WorkerChannel* origin) {
         flush(*to);
         return;
     }
+    if (store(parcel)) return;
     if (origin != nullptr) {
         // No room, or a stop has begun: back to its sender, which drains it like any connection at a stop
         // (RUNBOOK.md "Graceful stop").
@@ -121,6 +127,55 @@ void MasterLoop::rehome_in_transit(WorkerChannel& gone) {
         "worker pid {} exited with {} connection(s) on their way to it: {} sent to other workers, {} "
         "closed (no room)",
         gone.pid, parcels.size(), placed, parcels.size() - placed);
+}
+
+// ---- the file descriptor store (R62) ---------------------------------------------------------------------
+
+// While stopping under systemd with --fd-store: a connection with nothing left to echo goes to the store, up
+// to
+// --fd-store of them (FileDescriptorStoreMax= must allow as many: what systemd refuses it closes).
+bool MasterLoop::store(Parcel& parcel) {
+    if (supervisor_.state() != MasterState::Draining || !notifier_.enabled() || config_.fd_store == 0)
+        return false;
+    if (!parcel.bytes.empty()) return false;  // owed bytes cannot be stored: its sender drains it
+    if (stored_ + store_batch_.size() >= config_.fd_store) {
+        ++store_full_;
+        return false;
+    }
+    store_batch_.push_back(std::move(parcel.fd));
+    if (store_batch_.size() == kStoreBatch) flush_store();
+    return true;
+}
+
+void MasterLoop::flush_store() {
+    if (store_batch_.empty()) return;
+    std::vector<int> fds;
+    for (const auto& fd : store_batch_)
+        fds.push_back(fd.get());
+    // Sent or not, our copies go: systemd holds its own, or the connection ends here with our close (the
+    // error is logged; the clients see an orderly end of stream).
+    if (notifier_.store(fds, kStoredConnectionName)) stored_ += fds.size();
+    store_batch_.clear();
+}
+
+// At the first READY=1: the connections the last instance parked, placed like any hand-over; then out of the
+// store, which would otherwise keep each socket open after its worker closes it for good.
+void MasterLoop::revive_stored() {
+    if (revived_.empty()) return;
+    std::size_t total = revived_.size();
+    std::size_t placed = 0;
+    for (auto& fd : revived_) {
+        if (WorkerChannel* to = room_for_one(nullptr)) {
+            to->out.push(Parcel{std::move(fd), {}, false});
+            flush(*to);
+            ++placed;
+        }
+    }
+    revived_.clear();
+    notifier_.remove_stored(kStoredConnectionName);
+    spdlog::info("serving {} connection(s) kept in systemd's file descriptor store by the last instance{}",
+                 placed,
+                 placed < total ? fmt::format("; {} closed, no worker had room", total - placed) : "");
 }
 
 }  // namespace echo

@@ -85,6 +85,13 @@ int MasterLoop::run(TimePoint now) {
         }
     }
     metrics_.stop();
+    flush_store();
+    if (stored_ > 0 || store_full_ > 0)
+        spdlog::info(
+            "stopped: {} connection(s) kept in systemd's file descriptor store for the next start{}", stored_,
+            store_full_ > 0
+                ? fmt::format("; {} more drained instead (--fd-store {})", store_full_, config_.fd_store)
+                : "");
     int code = supervisor_.exit_code();
     spdlog::info("master exiting with status {}", code);
     return code;
@@ -148,7 +155,7 @@ void MasterLoop::drain_channel(WorkerChannel& channel, TimePoint now) {
             continue;
         }
         // 0: nothing more now. An error (EOF included): the HUP that follows is handled by on_channel().
-        if (r <= 0) return;
+        if (r <= 0) break;
         switch (m.kind) {
             case MessageKind::Ready:
             case MessageKind::Heartbeat: {
@@ -171,6 +178,7 @@ void MasterLoop::drain_channel(WorkerChannel& channel, TimePoint now) {
                 break;  // what only the master sends
         }
     }
+    flush_store();  // what this batch of messages parked, in as few messages to systemd as may be
 }
 
 // ---- actions -------------------------------------------------------------------------------------------
@@ -198,6 +206,7 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
                 break;
             case Action::Kind::NotifyReady:
                 notifier_.ready();
+                revive_stored();
                 break;
             case Action::Kind::NotifyReloading:
                 notifier_.reloading();

@@ -48,6 +48,7 @@ class MasterLoop {
           listeners_(std::move(setup.listeners.sockets)),
           from_systemd_(setup.listeners.from_systemd),
           metrics_listener_(std::move(setup.listeners.metrics)),
+          revived_(std::move(setup.listeners.stored)),
           epoll_(std::move(epoll)),
           signals_(std::move(signals)),
           timer_(std::move(timer)),
@@ -72,6 +73,11 @@ class MasterLoop {
     void flush(WorkerChannel& channel);
     void rehome_in_transit(WorkerChannel& gone);
     WorkerChannel* channel_of(pid_t pid);
+    // The file descriptor store (R62): what a stop parks goes there, what the last instance parked comes
+    // back.
+    bool store(Parcel& parcel);
+    void flush_store();
+    void revive_stored();
 
     // Carrying out the supervisor's actions.
     void execute(const Actions& actions, TimePoint now);
@@ -93,6 +99,10 @@ class MasterLoop {
     // Kept open for every metrics process forked (they use the fd number metrics_body was bound with), and
     // through a drain: the page shows the stop as it happens.
     std::optional<Listener> metrics_listener_;
+    std::vector<UniqueFd> revived_;      // from the store, until the workers accept (revive_stored())
+    std::vector<UniqueFd> store_batch_;  // to send to the store (flush_store())
+    std::uint64_t stored_ = 0;           // sent to the store at this stop
+    std::uint64_t store_full_ = 0;       // parked, but over --fd-store: drained instead
     Epoll epoll_;
     SignalFd signals_;
     TimerFd timer_;

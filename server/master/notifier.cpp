@@ -4,11 +4,13 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include <cstdlib>
+
 #include "base/log.hpp"
 
 namespace echo {
 
-Notifier::Notifier() {
+Notifier::Notifier() : enabled_(std::getenv("NOTIFY_SOCKET") != nullptr) {
     std::uint64_t usec = 0;
     // unset_environment=0: the variables stay, but only the master (MAINPID) ever talks to systemd.
     if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
@@ -48,6 +50,17 @@ void Notifier::status(const std::string& line) {
 
 void Notifier::watchdog() {
     send("WATCHDOG=1");
+}
+
+bool Notifier::store(const std::vector<int>& fds, const char* name) {
+    std::string message = std::string("FDSTORE=1\nFDNAME=") + name;
+    int r = sd_pid_notify_with_fds(0, 0, message.c_str(), fds.data(), static_cast<unsigned>(fds.size()));
+    if (r <= 0) spdlog::error("sd_notify(\"FDSTORE=1\") of {} fd(s) failed: {}", fds.size(), errno_text(r));
+    return r > 0;
+}
+
+void Notifier::remove_stored(const char* name) {
+    send(std::string("FDSTOREREMOVE=1\nFDNAME=") + name);
 }
 
 }  // namespace echo

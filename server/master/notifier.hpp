@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/clock.hpp"
 
@@ -16,6 +17,12 @@ class Notifier {
     void stopping(Duration may_take);  // STOPPING=1, and EXTEND_TIMEOUT_USEC so a long drain is not cut short
     void status(const std::string& line);
     void watchdog();
+    // FDSTORE=1 with FDNAME=`name`: systemd keeps a copy of each fd for the next start (R62). At most 253 at
+    // once (SCM_MAX_FD). Returns false when the message could not be sent.
+    bool store(const std::vector<int>& fds, const char* name);
+    // FDSTOREREMOVE=1: systemd drops every fd stored under `name`.
+    void remove_stored(const char* name);
+    bool enabled() const { return enabled_; }
     // Half of WATCHDOG_USEC when systemd asks for keep-alives (sd_watchdog_enabled), else std::nullopt.
     std::optional<Duration> watchdog_interval() const { return watchdog_interval_; }
 
@@ -23,6 +30,7 @@ class Notifier {
     void send(const std::string& message);
     std::optional<Duration> watchdog_interval_;
     std::string last_status_;
+    bool enabled_ = false;  // NOTIFY_SOCKET is set: a service manager listens
 };
 
 }  // namespace echo

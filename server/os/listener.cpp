@@ -43,6 +43,23 @@ int take_from_systemd(int count, char** names, Listeners& out) {
         const char* name = names != nullptr ? names[fd - SD_LISTEN_FDS_START] : nullptr;
         const bool metrics = name != nullptr && std::string_view(name) == kMetricsName;
         auto fd_name = std::to_string(fd);
+        if (name != nullptr && std::string_view(name) == kStoredConnectionName) {
+            // A connection, not a listener: anything else under this name is not ours to serve (closed).
+            if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0) {
+                spdlog::warn("passed fd {} named \"{}\" is not a connected stream socket; closing it", fd,
+                             kStoredConnectionName);
+                continue;
+            }
+            int flags = fcntl(fd, F_GETFL);
+            if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+                fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+                spdlog::warn("fcntl() failed on stored connection fd {}: {}; closing it", fd,
+                             errno_text(errno));
+                continue;
+            }
+            out.stored.push_back(std::move(owned));
+            continue;
+        }
         if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
             spdlog::critical(
                 "passed fd {} is not a listening stream socket (check ListenStream= in the .socket unit)",

@@ -22,7 +22,14 @@ struct Listeners {
     // The metrics page's socket (R81): a passed socket named "metrics" (FileDescriptorName=), or bound from
     // --metrics-listen. Never handed to a worker.
     std::optional<Listener> metrics;
+    // Connections the last instance left in systemd's file descriptor store (FDNAME=conn, R62): served again
+    // once the workers accept. Connected stream sockets, non-blocking and close-on-exec like the rest.
+    std::vector<UniqueFd> stored;
 };
+
+// The FDNAME= of a connection in systemd's file descriptor store (RUNBOOK.md "Connections across reload,
+// upgrade and restart").
+inline constexpr const char* kStoredConnectionName = "conn";
 
 // Socket activation first (sd_listen_fds_with_names, which also unsets LISTEN_* so no child sees them):
 // a socket named "metrics" is the metrics page's, every other one serves echo; otherwise binds every

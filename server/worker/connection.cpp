@@ -45,7 +45,7 @@ Parcel Connection::to_parcel() {
 }
 
 IoOutcome Connection::on_readable(std::span<char> scratch, EchoCounters& counters, TimePoint now) {
-    if (peer_closed_ || pending_.space() == 0)
+    if (peer_closed_ || reading_stopped_ || pending_.space() == 0)
         return IoOutcome::keep(false);  // reading is paused; stale event
     ssize_t n;
     const bool direct = pending_.empty();
@@ -101,7 +101,7 @@ IoOutcome Connection::write_pending(EchoCounters& counters, TimePoint now) {
 
 std::uint32_t Connection::wanted_events() const {
     std::uint32_t events = 0;
-    if (!peer_closed_ && pending_.space() > 0) events |= EPOLLIN;
+    if (!peer_closed_ && !reading_stopped_ && pending_.space() > 0) events |= EPOLLIN;
     if (!pending_.empty()) events |= EPOLLOUT;
     return events;
 }

@@ -58,6 +58,13 @@ class Connection {
     std::uint32_t armed_events() const { return armed_; }
     void set_armed(std::uint32_t events) { armed_ = events; }
 
+    // A stop that keeps connections for the next instance (R62): nothing more is read, so everything read can
+    // be echoed first and what the client sends from now on waits in the socket for the next instance.
+    void stop_reading() { reading_stopped_ = true; }
+    // One adopted during a stop came back from the master, which had no room for it: it drains (R13).
+    void keep_here() { keep_here_ = true; }
+    bool kept_here() const { return keep_here_; }
+
     // Nothing pending to echo and nothing waiting in the socket: safe to close during a drain without losing
     // a byte that was read (RUNBOOK.md "Graceful stop").
     bool quiescent() const;
@@ -80,6 +87,8 @@ class Connection {
     std::uint32_t armed_ = 0;
     bool peer_closed_ = false;
     bool adopted_ = false;
+    bool reading_stopped_ = false;
+    bool keep_here_ = false;
 };
 
 }  // namespace echo

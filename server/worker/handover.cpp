@@ -9,7 +9,7 @@
 namespace echo {
 
 void WorkerLoop::on_channel(std::uint32_t events, TimePoint now) {
-    if (events & EPOLLOUT) flush_channel(now);
+    if (events & EPOLLOUT) flush_channel();
     if (events & EPOLLIN) {
         if (channel_buffer_.empty()) channel_buffer_.resize(kChannelDatagram);
         std::uint64_t adopted = 0;
@@ -40,7 +40,7 @@ void WorkerLoop::on_channel(std::uint32_t events, TimePoint now) {
         // its copies and would send them elsewhere should we die, which is safe only if we touched nothing.
         if (adopted > 0) {
             to_master_.push(MessageKind::Adopted, adopted);
-            flush_channel(now);
+            flush_channel();
         }
     }
     if (events & (EPOLLHUP | EPOLLERR)) decide(Event::MasterGone, now);
@@ -54,23 +54,16 @@ void WorkerLoop::begin_hand_over(TimePoint now) {
     std::size_t count = 0;
     std::size_t bytes = 0;
     for (Connection& c : idle_) {  // removing the current one is safe (idle_list.hpp)
-        // Out of our epoll set before it goes: from now on another worker reads it, and we must not.
-        if (c.armed_events() != 0) (void)epoll_.remove(c.fd());  // cannot fail for a registered fd
-        idle_.remove(c);
         bytes += c.pending_bytes();
-        int fd = c.fd();
-        to_master_.push(c.to_parcel());
-        by_fd_[static_cast<std::size_t>(fd)].reset();
-        --open_;
+        send_away(c);
         ++count;
     }
     unarmed_.clear();  // they went with the rest, untouched
-    handed_over_ += count;
     to_master_.push(MessageKind::HandedOver, count);
     spdlog::info("retired: handing over {} connection(s) with {} byte(s) not yet echoed", count, bytes);
     hand_over_deadline_ = now + settings_.drain_timeout;
     publish_load(now);
-    flush_channel(now);
+    flush_channel();
 }
 
 // What the master could not place came back before Released (one channel, in order): drained like any stop.
@@ -81,11 +74,55 @@ void WorkerLoop::end_hand_over(TimePoint now) {
     begin_drain(now);
 }
 
+void WorkerLoop::send_away(Connection& c) {
+    // Out of our epoll set before it goes: from now on another process reads it, and we must not.
+    if (c.armed_events() != 0) (void)epoll_.remove(c.fd());  // cannot fail for a registered fd
+    idle_.remove(c);
+    int fd = c.fd();
+    to_master_.push(c.to_parcel());
+    by_fd_[static_cast<std::size_t>(fd)].reset();
+    --open_;
+    ++handed_over_;
+}
+
+// A stop under systemd with the fd store (R62): nothing more is read; a connection with nothing left to echo
+// goes to the master now, the others once what they owe is written (on_client()) or the drain deadline
+// passes.
+void WorkerLoop::park_what_is_echoed() {
+    std::size_t waiting = 0;
+    for (Connection& c : idle_) {
+        c.stop_reading();
+        if (c.pending_bytes() == 0) {
+            send_away(c);
+            continue;
+        }
+        update_interest(c);  // write only
+        ++waiting;
+    }
+    spdlog::info(
+        "stopping: {} connection(s) to the master for systemd's file descriptor store, {} more once "
+        "they have echoed what they read",
+        handed_over_, waiting);
+}
+
+// Everything is parked or closed: say so once, then wait for Released, after what came back (no room in the
+// store) has been drained.
+void WorkerLoop::end_parking() {
+    if (!parked_all_said_) {
+        parked_all_said_ = true;
+        to_master_.push(MessageKind::HandedOver, handed_over_);
+        flush_channel();
+    }
+    if (released_ && open_ == 0) finish("parked");
+}
+
 void WorkerLoop::adopt(Parcel parcel, TimePoint now) {
     int raw = parcel.fd.get();
     auto index = static_cast<std::size_t>(raw);
     if (by_fd_.size() <= index) by_fd_.resize(index + 1);
     by_fd_[index] = std::make_unique<Connection>(std::move(parcel), settings_.buffer_size, now);
+    // While stopping, anything that comes is what the store had no room for: it drains here (R13).
+    if (state_ == State::Draining) by_fd_[index]->keep_here();
     ++open_;
     ++adopted_total_;
     memory_return_.opened(open_);
@@ -99,12 +136,11 @@ void WorkerLoop::adopt(Parcel parcel, TimePoint now) {
         start_.board->publish_adopted(*start_.load_entry, adopted_total_);
 }
 
-void WorkerLoop::flush_channel(TimePoint now) {
+void WorkerLoop::flush_channel() {
     int r = to_master_.flush(start_.channel.get());
     set_channel_interest(r == -EAGAIN);
-    if (r == 0) arm_adopted();
     // Any other error: the master is gone, and the channel's HUP ends us.
-    if (r == 0 && state_ == State::Draining && open_ == 0) decide(Event::AllClosed, now);
+    if (r == 0) arm_adopted();
 }
 
 void WorkerLoop::arm_adopted() {

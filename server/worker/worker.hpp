@@ -25,6 +25,9 @@ struct WorkerSettings {
     std::size_t buffer_size = 0;    // per-connection cap on bytes read and not yet echoed
     Duration lifetime{};            // zombie demonstration: exit after this long; 0: until told to stop
     SeccompMode seccomp = SeccompMode::Enforce;
+    // Under systemd with --fd-store: a stop sends each connection, once everything read from it is echoed, to
+    // the master for systemd's file descriptor store instead of closing it (R62).
+    bool park_on_stop = false;
 };
 
 // `seccomp` is passed apart from `config`: it is fixed when the master's filter is loaded, and a reload that

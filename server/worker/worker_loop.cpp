@@ -118,6 +118,7 @@ void WorkerLoop::decide(Event event, TimePoint now) {
             break;
         case Event::Released:
             if (state_ == State::HandingOver) end_hand_over(now);
+            if (state_ == State::Draining && parking_) released_ = true;
             break;
         case Event::FastStop:
             spdlog::info("SIGQUIT: fast stop, closing {} connection(s)", open_);
@@ -140,7 +141,14 @@ void WorkerLoop::decide(Event event, TimePoint now) {
                 owed += c.pending_bytes();
             spdlog::warn("drain deadline reached: closing {} busy connection(s), {} byte(s) not yet echoed",
                          open_, owed);
-            finish("drain deadline");
+            if (!parking_) {
+                finish("drain deadline");
+                break;
+            }
+            // What was parked must still reach the master: close the rest, then end as a stop that parks.
+            drain_deadline_.reset();
+            while (!idle_.empty())
+                close_connection(*idle_.oldest());
             break;
         }
         case Event::LifetimeEnd:
@@ -150,7 +158,10 @@ void WorkerLoop::decide(Event event, TimePoint now) {
         case Event::AllClosed:
             break;
     }
-    if (state_ == State::Draining && open_ == 0) finish("drained");
+    if (state_ == State::Draining && open_ == 0) {
+        if (!parking_) return finish("drained");
+        end_parking();
+    }
 }
 
 bool WorkerLoop::able_to_accept() const {
@@ -163,7 +174,9 @@ bool WorkerLoop::balance_allows(TimePoint now) const {
 }
 
 bool WorkerLoop::should_close(const Connection& c, IoOutcome outcome, TimePoint now) const {
-    return outcome.close || (state_ == State::Draining && idle_for_drain(c, now));
+    if (outcome.close) return true;
+    if (state_ != State::Draining) return false;
+    return (!parking_ || c.kept_here()) && idle_for_drain(c, now);
 }
 
 void WorkerLoop::on_signal(TimePoint now) {
@@ -238,6 +251,11 @@ void WorkerLoop::on_client(int fd, std::uint32_t events, TimePoint now) {
         close_connection(c);
         return;
     }
+    if (parking_ && !c.kept_here() && c.pending_bytes() == 0) {
+        send_away(c);  // everything it read is echoed: it waits in the store for the next instance
+        flush_channel();
+        return;
+    }
     if (outcome.active) idle_.touch(c);
     update_interest(c);
 }
@@ -287,11 +305,17 @@ void WorkerLoop::begin_drain(TimePoint now) {
     // refuses new connections instead of queueing them for nobody.
     listeners_.clear();
     start_.listen_fds.clear();
+    drain_deadline_ = now + settings_.drain_timeout;
+    next_drain_sweep_ = now + kDrainSweepInterval;
+    if (settings_.park_on_stop) {
+        parking_ = true;
+        park_what_is_echoed();
+        flush_channel();
+        return;
+    }
     std::size_t closed = close_idle_for_drain(now);
     spdlog::info("draining: closed {} idle connection(s), serving {} busy one(s) for at most {:.1f}s", closed,
                  open_, to_seconds(settings_.drain_timeout));
-    drain_deadline_ = now + settings_.drain_timeout;
-    next_drain_sweep_ = now + kDrainSweepInterval;
 }
 
 std::size_t WorkerLoop::close_idle_for_drain(TimePoint now) {

@@ -83,7 +83,10 @@ class WorkerLoop {
     void begin_hand_over(TimePoint now);
     void end_hand_over(TimePoint now);
     void adopt(Parcel parcel, TimePoint now);
-    void flush_channel(TimePoint now);
+    void send_away(Connection& c);
+    void park_what_is_echoed();
+    void end_parking();
+    void flush_channel();
     void arm_adopted();
     void set_channel_interest(bool want_out);
     void send_report(WorkerReport::Kind kind);
@@ -129,6 +132,10 @@ class WorkerLoop {
     bool channel_out_armed_ = false;    // EPOLLOUT on the channel, while to_master_ is blocked
     std::uint64_t handed_over_ = 0;     // connections sent away
     std::uint64_t adopted_total_ = 0;   // connections taken on from other workers
+    // A stop under systemd with the fd store (R62): connections go to the master once echoed, not closed.
+    bool parking_ = false;
+    bool parked_all_said_ = false;  // HandedOver sent: nothing more will be parked
+    bool released_ = false;         // the master answered it
 };
 
 }  // namespace echo

@@ -164,6 +164,18 @@ std::vector<UniqueFd> open_idle(std::uint16_t port, std::size_t n, std::uint64_t
     return fds;
 }
 
+std::size_t still_echoing(const std::vector<UniqueFd>& fds, std::uint64_t seed, std::uint64_t& verified) {
+    std::size_t ok = 0;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        const auto message = test::random_bytes(16, seed + i);
+        if (!test::send_all(fds[i].get(), message, 5s)) continue;
+        if (test::recv_exact(fds[i].get(), message.size(), 5s) != message) continue;
+        verified += message.size();
+        ++ok;
+    }
+    return ok;
+}
+
 std::size_t closed_within(const std::vector<int>& fds, Duration timeout) {
     std::vector<pollfd> open;
     for (int fd : fds)

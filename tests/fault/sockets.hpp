@@ -38,6 +38,8 @@ bool ping(const Probe& probe, std::uint64_t seed, std::uint64_t& verified);
 
 // n connections, each accepted and served once (one verified 16-byte echo), then left idle.
 std::vector<UniqueFd> open_idle(std::uint16_t port, std::size_t n, std::uint64_t& verified);
+// How many of `fds` still echo a fresh 16-byte message, verified (adds the bytes to `verified`).
+std::size_t still_echoing(const std::vector<UniqueFd>& fds, std::uint64_t seed, std::uint64_t& verified);
 // Waits on all of them at once: how many the peer closed (EOF or reset) within `timeout`.
 std::size_t closed_within(const std::vector<int>& fds, Duration timeout);
 std::vector<int> raw(const std::vector<UniqueFd>& fds);

@@ -16,19 +16,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// How many of `fds` still echo a fresh 16-byte message, verified.
-std::size_t still_echoing(const std::vector<UniqueFd>& fds, std::uint64_t seed, std::uint64_t& verified) {
-    std::size_t ok = 0;
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-        const auto message = test::random_bytes(16, seed + i);
-        if (!test::send_all(fds[i].get(), message, 5s)) continue;
-        if (test::recv_exact(fds[i].get(), message.size(), 5s) != message) continue;
-        verified += message.size();
-        ++ok;
-    }
-    return ok;
-}
-
 // Seconds of the day of a log line's timestamp ("2026-12-02T01:37:39.679 ...").
 double stamp_of(const std::string& line) {
     if (line.size() < 23) return -1;

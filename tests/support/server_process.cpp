@@ -96,7 +96,8 @@ ServerProcess::ServerProcess(ServerOptions options) {
 
     // A clean environment: nothing of the CI's or a developer's ECHO_*/systemd variables leaks in.
     std::vector<std::string> env = clean_environment();
-    env.push_back("NOTIFY_SOCKET=" + notify_path);
+    notify_ = !options.no_notify_socket;
+    if (notify_) env.push_back("NOTIFY_SOCKET=" + notify_path);
     for (auto& [k, v] : options.env)
         env.push_back(k + "=" + v);
 
@@ -113,7 +114,15 @@ ServerProcess::ServerProcess(ServerOptions options) {
     }
 
     std::size_t listen_pid_index = 0;
-    if (options.pass_listen_fd >= 0) {
+    if (!options.pass_fds.empty()) {
+        std::string names;
+        for (auto& [fd, name] : options.pass_fds)
+            names += (names.empty() ? "" : ":") + name;
+        env.push_back("LISTEN_FDS=" + std::to_string(options.pass_fds.size()));
+        env.push_back("LISTEN_FDNAMES=" + names);
+        listen_pid_index = env.size();
+        env.push_back("LISTEN_PID=" + std::string(20, ' '));
+    } else if (options.pass_listen_fd >= 0) {
         env.push_back("LISTEN_FDS=1");
         listen_pid_index = env.size();
         env.push_back("LISTEN_PID=" + std::string(20, ' '));  // the child writes its pid here
@@ -128,7 +137,20 @@ ServerProcess::ServerProcess(ServerOptions options) {
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, STDIN_FILENO);
         dup2(options.capture_stdout ? log_fd : devnull, STDOUT_FILENO);
-        if (options.pass_listen_fd >= 0) {
+        if (!options.pass_fds.empty()) {
+            // Out of the way first, above every target number: a source may sit on a number another one is
+            // about to take. On the stack: no allocation after fork().
+            constexpr int kMaxPassed = 16384;
+            const int count = static_cast<int>(options.pass_fds.size());
+            if (count > kMaxPassed) _exit(125);
+            int copies[kMaxPassed];
+            for (int i = 0; i < count; ++i)
+                copies[i] = fcntl(options.pass_fds[static_cast<std::size_t>(i)].first, F_DUPFD_CLOEXEC, 3 + count);
+            for (int i = 0; i < count; ++i)
+                dup2(copies[i], 3 + i);  // dup2 clears FD_CLOEXEC; the copies close at exec
+
+            image.set_pid(listen_pid_index, getpid());
+        } else if (options.pass_listen_fd >= 0) {
             if (options.pass_listen_fd != 3) dup2(options.pass_listen_fd, 3);
             fcntl(3, F_SETFD, 0);
             image.set_pid(listen_pid_index, getpid());
@@ -229,16 +251,43 @@ ServerProcess::~ServerProcess() {
 
 void ServerProcess::notify_loop() {
     char buf[4096];
+    // Room for a whole FDSTORE=1 message: systemd takes up to 253 fds (SCM_MAX_FD) in one.
+    alignas(cmsghdr) static thread_local char control[CMSG_SPACE(253 * sizeof(int))];
     while (!stop_) {
         pollfd p{notify_fd_, POLLIN, 0};
         if (poll(&p, 1, 50) <= 0) continue;
-        ssize_t n = recv(notify_fd_, buf, sizeof buf, MSG_DONTWAIT);
+        iovec iov{buf, sizeof buf};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        ssize_t n = recvmsg(notify_fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n <= 0) continue;
+        std::vector<UniqueFd> fds;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+            for (std::size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
+                int fd;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                fds.emplace_back(fd);
+            }
+        }
         std::istringstream lines(std::string(buf, static_cast<std::size_t>(n)));
         std::lock_guard lock(mutex_);
-        for (std::string line; std::getline(lines, line);)
+        std::string name;
+        for (std::string line; std::getline(lines, line);) {
+            if (line.starts_with("FDNAME=")) name = line.substr(7);
             notifications_.push_back(line);
+        }
+        for (auto& fd : fds)
+            stored_fds_.emplace_back(std::move(fd), name);
     }
+}
+
+std::vector<std::pair<UniqueFd, std::string>> ServerProcess::take_stored_fds() {
+    std::lock_guard lock(mutex_);
+    return std::move(stored_fds_);
 }
 
 std::string ServerProcess::log() const {
@@ -285,7 +334,8 @@ bool ServerProcess::wait_notify(const std::string& line, Duration timeout) {
 }
 
 bool ServerProcess::wait_ready(Duration timeout) {
-    if (!wait_notify("READY=1", timeout)) return false;
+    // Without a notify socket the ready line is the signal (the master logs it as it sends READY=1).
+    if (notify_ ? !wait_notify("READY=1", timeout) : wait_for_log("] info: ready: ", timeout) < 0) return false;
     auto addresses = listening_addresses(log());
     if (!addresses.empty()) port_ = addresses.front().port();
     return true;

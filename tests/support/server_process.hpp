@@ -17,22 +17,29 @@
 #include <utility>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "config/address.hpp"
 #include "proc.hpp"
 
 namespace test {
 
+using echo::UniqueFd;
+
 struct ServerOptions {
     std::vector<std::string> args;                         // after the binary
     std::vector<std::pair<std::string, std::string>> env;  // added to a clean copy of the environment
     std::optional<rlim_t> nofile;                          // RLIMIT_NOFILE for the server
-    int pass_listen_fd = -1;   // socket activation: becomes fd 3 with LISTEN_FDS=1 and LISTEN_PID=the child
-    std::string binary;        // default: the echo-hardened under test
-    std::optional<uid_t> uid;  // run as this user (RLIMIT_NPROC does not bind root)
+    int pass_listen_fd = -1;  // socket activation: becomes fd 3 with LISTEN_FDS=1 and LISTEN_PID=the child
+    // Socket activation with names, as systemd passes its sockets and its file descriptor store: fds 3, 4,
+    // ... in this order, LISTEN_FDNAMES= their names. Instead of pass_listen_fd.
+    std::vector<std::pair<int, std::string>> pass_fds;
+    std::string binary;                // default: the echo-hardened under test
+    std::optional<uid_t> uid;          // run as this user (RLIMIT_NPROC does not bind root)
     std::optional<rlim_t> nproc;       // soft RLIMIT_NPROC
     std::optional<rlim_t> nproc_hard;  // hard limit; defaults to the soft one
     bool journal_stream = false;       // set JOURNAL_STREAM to the log file, as systemd does for the journal
     bool capture_stdout = false;       // stdout into the log too (a tool that reports there, like echo-load)
+    bool no_notify_socket = false;     // no NOTIFY_SOCKET: as started outside systemd (readiness from the log)
 };
 
 struct RunResult {
@@ -62,6 +69,8 @@ class ServerProcess {
     // Waits for an sd_notify message line ("READY=1"); returns false on timeout.
     bool wait_notify(const std::string& line, Duration timeout);
     std::vector<std::string> notifications();
+    // The fds sent with FDSTORE=1 so far, with the FDNAME= of their message, as systemd would keep them.
+    std::vector<std::pair<UniqueFd, std::string>> take_stored_fds();
     // READY=1 and the port of the first "listening on ADDR:PORT" line.
     bool wait_ready(Duration timeout = 20s);
     std::uint16_t port() const { return port_; }
@@ -91,6 +100,8 @@ class ServerProcess {
     std::thread notify_thread_;
     mutable std::mutex mutex_;
     std::vector<std::string> notifications_;
+    std::vector<std::pair<UniqueFd, std::string>> stored_fds_;
+    bool notify_ = true;
 };
 
 std::string server_binary();
