@@ -103,8 +103,10 @@ OomKillCounter OomKillCounter::open() {
 
 std::optional<std::uint64_t> OomKillCounter::read_count() const {
     std::array<char, 1024> buf;
-    ssize_t n = pread(fd_.get(), buf.data(), buf.size(), 0);
-    if (n <= 0) return std::nullopt;
+    // lseek() + read(), not pread(): the master's filter has both, and pread64 only before it (policy.txt).
+    if (lseek(fd_.get(), 0, SEEK_SET) < 0) return std::nullopt;
+    ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
+    if (n <= 0) return std::nullopt;  // EIO/ENODEV: the cgroup is gone, and with it any count to tell
     return parse_oom_kill_count(std::string_view(buf.data(), std::size_t(n)));
 }
 

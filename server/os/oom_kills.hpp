@@ -19,7 +19,7 @@ std::vector<std::string> oom_kill_count_files(std::string_view proc_self_cgroup)
 // The value of the "oom_kill N" line of either file; nullopt when it has none (a kernel before 4.13).
 std::optional<std::uint64_t> parse_oom_kill_count(std::string_view text);
 
-// Opened before the master's seccomp filter and re-read (pread) at each unexplained SIGKILL. The workers are
+// Opened before the master's seccomp filter and re-read at each unexplained SIGKILL. The workers are
 // in the master's cgroup: a count that rose since the last look means the kernel OOM-killed one of them.
 // Without the file (no memory controller, a root without /sys such as the unit's RootDirectory=), the master
 // says only what it knows: killed by SIGKILL, not by itself.

@@ -55,7 +55,7 @@ TEST_CASE("the oom_kill line of memory.events and memory.oom_control, and nothin
     CHECK_FALSE(parse_oom_kill_count("").has_value());
 }
 
-TEST_CASE("a SIGKILL the cgroup counted is an OOM kill; one it did not count is only unexpected") {
+TEST_CASE("a SIGKILL the cgroup counted is an OOM kill, one it did not count is only unexpected") {
     auto h = in_state(MasterState::Running);
     auto a = h.run(h.sup.on_reaped({{100, killed_by(SIGKILL)}}, 0, h.now, 1));
     CHECK(oom_events(a) == 1);
@@ -95,7 +95,7 @@ TEST_CASE("a hung worker's SIGKILL is the master's own, whatever the count, and 
     CHECK(oom_events(a) == 0);
 }
 
-TEST_CASE("a child forked with the master's OomScore starts above it; the master's own value comes back") {
+TEST_CASE("a child forked with the master's OomScore starts above it, and the master's own value comes back") {
     OomScore score = OomScore::open();
     REQUIRE(score.master_value().has_value());
     int before = read_oom_score_adj(getpid());
