@@ -110,7 +110,8 @@ oom_counted() { (($(oom_kills) > kills_before)); }
 check "the kernel counted an OOM kill in the cgroup ($events_file oom_kill)" wait_until 30 oom_counted
 check "the master logged it as an OOM kill" server_wait_log "was killed by the kernel's OOM killer" 10
 grep -m3 -E "was killed by the kernel's OOM killer|killed by signal 9" "$server_log" || true
-dmesg 2>/dev/null | grep -E "Killed process [0-9]+ \(echo-hardened\)" | tail -n 2 || true  # where readable
+# The kernel's own line about this run's victims, where the kernel log is readable.
+dmesg 2>/dev/null | grep -E "Killed process ($(IFS='|' && echo "${workers[*]}")) " || true
 echo "peak charged: $(mib "$(cat "$cg/memory.max_usage_in_bytes" 2>/dev/null || cat "$cg/memory.peak" 2>/dev/null ||
     echo 0)"); oom_kill $(oom_kills)"
 check "the master $master is still running" [ "$(state_of "$master")" != gone ]
