@@ -95,7 +95,8 @@ TEST_CASE("a hung worker's SIGKILL is the master's own, whatever the count, and 
     CHECK(oom_events(a) == 0);
 }
 
-TEST_CASE("a child forked with the master's OomScore starts above it, and the master's own value comes back") {
+TEST_CASE(
+    "a child forked with the master's OomScore starts above it, and the master's own value comes back") {
     OomScore score = OomScore::open();
     REQUIRE(score.master_value().has_value());
     int before = read_oom_score_adj(getpid());
