@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
         spdlog::warn("mmap() of the load board failed: {}; workers will not balance, ignoring",
                      errno_text(board.error()));
     LoadBoard* shared_board = board.ok() ? &board.value() : nullptr;
+    // Both need an open() the filter refuses (read-write) or a file it is better read once (docs/MEMORY.md).
+    OomScore oom_score = OomScore::open();
+    OomKillCounter oom_kills = OomKillCounter::open();
     if (!install_master_filter(seccomp)) return kExitFailure;
 
     // What a worker is handed at its fork: the listening sockets (shared by every worker, borrowed from the
@@ -107,5 +110,6 @@ int main(int argc, char** argv) {
         };
     }
     return run_master({std::move(config), std::move(listeners).value(), std::move(worker_body), shared_board,
-                       std::move(reload), std::move(metrics_body)});
+                       std::move(reload), std::move(metrics_body), std::move(oom_score),
+                       std::move(oom_kills)});
 }

@@ -26,6 +26,7 @@ enum class LogEvent {
     StopBegun,         // SIGTERM/SIGINT/SIGQUIT: a graceful or fast stop started
     StragglersKilled,  // a worker outlived the stop deadline: SIGKILL
     SeccompKill,       // a worker died of SIGSYS: a system call outside seccomp/policy.txt
+    OomKill,           // a worker died of SIGKILL that its memory cgroup counted as an OOM kill (R96)
 };
 
 struct LogEventInfo {
@@ -34,7 +35,7 @@ struct LogEventInfo {
     std::string_view message_id;  // 32 lowercase hex digits, as journalctl prints MESSAGE_ID=
 };
 
-inline constexpr std::array<LogEventInfo, 10> kLogEvents = {{
+inline constexpr std::array<LogEventInfo, 11> kLogEvents = {{
     {LogEvent::Ready, "ready", "ccc5806e42144d05b2232dc44768a435"},
     {LogEvent::WorkerDied, "worker died unexpectedly", "9f8f32079a3947cdb006f0110d7b2346"},
     {LogEvent::CrashLoop, "crash loop", "c7298428864c4f8798dded453cdea649"},
@@ -45,6 +46,7 @@ inline constexpr std::array<LogEventInfo, 10> kLogEvents = {{
     {LogEvent::StopBegun, "stop begun", "375af27391134849bbad4760bbe4158f"},
     {LogEvent::StragglersKilled, "stragglers killed", "9eb3675a23464dccafcdb16d7cf487f0"},
     {LogEvent::SeccompKill, "seccomp kill", "daa9eafa13a8416892a563d5f1169870"},
+    {LogEvent::OomKill, "OOM kill", "2ad1df7cf435403a80221fd4ea476cf9"},
 }};
 
 // The MESSAGE_ID= of `event`, empty for LogEvent::None.

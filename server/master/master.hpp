@@ -8,6 +8,8 @@
 #include "config/config.hpp"
 #include "master/metrics_keeper.hpp"
 #include "os/listener.hpp"
+#include "os/oom_kills.hpp"
+#include "os/oom_score.hpp"
 #include "os/signals.hpp"
 #include "worker/load_board.hpp"
 
@@ -34,6 +36,10 @@ struct MasterSetup {
     LoadBoard* board = nullptr;  // the master claims and frees the workers' entries; null: no balancing
     ConfigReload reload;
     MetricsBody metrics_body;  // empty: no metrics process (no --metrics-listen, no "metrics" socket)
+    // Both opened before the master's seccomp filter (docs/MEMORY.md): the children's higher OOM score, and
+    // the count that tells an OOM kill from another SIGKILL.
+    OomScore oom_score;
+    OomKillCounter oom_kills;
 };
 
 // Runs until the workers are gone after a stop; returns the master's exit status (exit_codes.hpp).

@@ -226,9 +226,11 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
 
 void MasterLoop::spawn(unsigned slot, TimePoint now) {
     std::optional<std::uint32_t> entry = board_ ? board_->claim(slot) : std::nullopt;
-    auto child = spawn_child([&, generation = supervisor_.generation()](UniqueFd channel) {
-        return worker_body_(config_, slot, generation, entry, std::move(channel));
-    });
+    auto child = spawn_child(
+        [&, generation = supervisor_.generation()](UniqueFd channel) {
+            return worker_body_(config_, slot, generation, entry, std::move(channel));
+        },
+        &oom_score_);
     if (!child.ok()) {
         if (entry) board_->release(*entry);
         return execute(supervisor_.on_fork_failed(slot, child.error(), now), now);
@@ -253,6 +255,10 @@ void MasterLoop::spawn(unsigned slot, TimePoint now) {
 
 void MasterLoop::reap(int cause, TimePoint now) {
     auto exits = reap_exited_children();
+    // The kernel counts an OOM kill before its victim can be reaped: this count covers this batch's SIGKILLs.
+    std::optional<std::uint64_t> oom_kills;
+    if (std::any_of(exits.begin(), exits.end(), [](auto& e) { return killed_by_sigkill(e.status); }))
+        oom_kills = oom_kills_.new_kills();
     metrics_.take_exit(exits, now);  // not a worker: the supervisor never hears of it
     for (const auto& exit : exits) {
         auto it =
@@ -261,7 +267,7 @@ void MasterLoop::reap(int cause, TimePoint now) {
         drain_channel(*it, now);  // its last report still counts towards the totals
         forget_channel(exit.pid);
     }
-    execute(supervisor_.on_reaped(exits, cause, now), now);
+    execute(supervisor_.on_reaped(exits, cause, now, oom_kills), now);
 }
 
 void MasterLoop::reload(TimePoint now) {

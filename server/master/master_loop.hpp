@@ -52,8 +52,10 @@ class MasterLoop {
           epoll_(std::move(epoll)),
           signals_(std::move(signals)),
           timer_(std::move(timer)),
+          oom_score_(std::move(setup.oom_score)),
+          oom_kills_(std::move(setup.oom_kills)),
           supervisor_(supervisor_settings(config_), describe(listeners_)),
-          metrics_(std::move(setup.metrics_body), epoll_) {}
+          metrics_(std::move(setup.metrics_body), epoll_, &oom_score_) {}
 
     int run(TimePoint now);
 
@@ -107,6 +109,8 @@ class MasterLoop {
     SignalFd signals_;
     TimerFd timer_;
     Notifier notifier_;
+    OomScore oom_score_;
+    OomKillCounter oom_kills_;
     Supervisor supervisor_;
     MetricsKeeper metrics_;
     std::vector<WorkerChannel> channels_;

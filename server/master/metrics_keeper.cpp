@@ -22,7 +22,7 @@ constexpr Duration kCollectRetry = milliseconds(20);
 void MetricsKeeper::tick(TimePoint now) {
     if (collect_at_ && now >= *collect_at_) collect(now);
     if (!policy_.due(now)) return;
-    auto child = spawn_child(body_);
+    auto child = spawn_child(body_, oom_);
     if (!child.ok()) {
         Duration delay = policy_.fork_failed(now);
         spdlog::error("fork() failed while starting the metrics process: {}; retrying in {:.1f}s",

@@ -9,6 +9,7 @@
 #include "base/unique_fd.hpp"
 #include "master/metrics_child.hpp"
 #include "os/epoll.hpp"
+#include "os/oom_score.hpp"
 #include "os/reaper.hpp"
 
 namespace echo {
@@ -22,8 +23,8 @@ using MetricsBody = std::function<int(UniqueFd channel)>;
 class MetricsKeeper {
   public:
     // An empty body: metrics are off, and every call does nothing.
-    MetricsKeeper(MetricsBody body, Epoll& epoll)
-        : body_(std::move(body)), policy_(bool(body_)), epoll_(epoll) {}
+    MetricsKeeper(MetricsBody body, Epoll& epoll, const OomScore* oom = nullptr)
+        : body_(std::move(body)), policy_(bool(body_)), epoll_(epoll), oom_(oom) {}
 
     // Collects an exit it is waiting for, and starts one when it is due.
     void tick(TimePoint now);
@@ -43,6 +44,7 @@ class MetricsKeeper {
     MetricsBody body_;
     MetricsChildPolicy policy_;
     Epoll& epoll_;
+    const OomScore* oom_;
     UniqueFd channel_;
     bool hung_up_ = false;  // its channel closed; its exit status is not collected yet
     std::optional<TimePoint> collect_at_;

@@ -87,13 +87,16 @@ Actions Supervisor::on_exit(pid_t pid, int status, TimePoint now) {
     return dispatch({MasterEvent::WorkerExit, now, 0, pid, status});
 }
 
-Actions Supervisor::on_reaped(const std::vector<ChildExit>& exits, int cause, TimePoint now) {
+Actions Supervisor::on_reaped(const std::vector<ChildExit>& exits, int cause, TimePoint now,
+                              std::optional<std::uint64_t> oom_kills) {
     Actions out;
     auto before = zombies_.count();
+    unclaimed_oom_kills_ = oom_kills.value_or(0);
     for (const auto& e : exits) {
         Actions more = on_exit(e.pid, e.status, now);
         out.insert(out.end(), more.begin(), more.end());
     }
+    unclaimed_oom_kills_ = 0;  // a kill nobody here claimed was of another process of the cgroup
     if (cause == SIGUSR2)
         out.push_back(Action::log(spdlog::level::info,
                                   fmt::format("SIGUSR2: reaped {} zombie(s)", before - zombies_.count())));

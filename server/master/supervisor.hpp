@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,7 +38,10 @@ class Supervisor {
     Actions on_exit(pid_t pid, int status, TimePoint now);
     // The outcome of an Action::Reap: every exit collected. After a SIGUSR2 (`cause`), says how many of them
     // were the demonstration's zombies.
-    Actions on_reaped(const std::vector<ChildExit>& exits, int cause, TimePoint now);
+    // `oom_kills`: how many OOM kills the memory cgroup counted since the last batch (nullopt: unknown); each
+    // is taken for one of the batch's SIGKILLed workers that the master did not kill itself (R96).
+    Actions on_reaped(const std::vector<ChildExit>& exits, int cause, TimePoint now,
+                      std::optional<std::uint64_t> oom_kills = std::nullopt);
     Actions on_channel_closed(pid_t pid, TimePoint now);  // its end closed: it died, maybe unreaped
     Actions on_tick(TimePoint now);                       // the timer: hung workers, deadlines, respawns
     // The outcome of an Action::Spawn.
@@ -66,6 +70,7 @@ class Supervisor {
     int exit_code() const;
     const WorkerTable& workers() const { return table_; }
     unsigned target() const { return target_; }
+    std::uint64_t oom_killed() const { return oom_killed_; }  // workers whose SIGKILL the cgroup counted
     // The configuration generation a worker spawned now belongs to (its journal records say it).
     unsigned generation() const { return generation_; }
 
@@ -150,6 +155,8 @@ class Supervisor {
     bool done_ = false;
     int failure_exit_ = 0;
     bool stragglers_killed_ = false;
+    std::uint64_t unclaimed_oom_kills_ = 0;
+    std::uint64_t oom_killed_ = 0;  // of the batch on_reaped() is accounting for
     std::uint64_t restarts_ = 0;
     std::uint64_t crash_loop_backoffs_ = 0;
     std::uint64_t hung_killed_ = 0;

@@ -211,6 +211,19 @@ void Supervisor::account_exit(const Input& in, Actions& out) {
                 "(journalctl -k: type=1326 ... syscall=N); RUNBOOK.md \"Seccomp\"",
                 w->slot)));
     }
+    // Only a kill the cgroup counted is called an OOM kill; any other SIGKILL is only "unexpectedly" above.
+    if (killed_by_sigkill(in.status) && !w->killed_as_hung && !stragglers_killed_ &&
+        unclaimed_oom_kills_ > 0) {
+        --unclaimed_oom_kills_;
+        ++oom_killed_;
+        fields.event = LogEvent::OomKill;
+        out.push_back(Action::log(
+            spdlog::level::err, fields,
+            fmt::format(
+                "worker {} (pid {}) was killed by the kernel's OOM killer (its memory cgroup counted the "
+                "kill): docs/MEMORY.md",
+                w->slot, w->pid)));
+    }
     if (!expected) schedule_respawn(*w, in.status, in.now, out);
 }
 

@@ -7,6 +7,7 @@
 
 #include "base/sys_result.hpp"
 #include "base/unique_fd.hpp"
+#include "os/oom_score.hpp"
 
 namespace echo {
 
@@ -22,7 +23,8 @@ using ChildBody = std::function<int(UniqueFd channel)>;
 // socketpair() + fork(). The child runs `body` and _exit()s with what it returns (no atexit handlers, no
 // stdio flush, no destructors of the parent's objects run twice); an exception escaping the body ends the
 // child with status 1 instead of unwinding into the parent's frames. -errno of socketpair() or fork() on
-// failure (EAGAIN: RLIMIT_NPROC or pids.max).
-SysResult<SpawnedChild> spawn_child(const ChildBody& body);
+// failure (EAGAIN: RLIMIT_NPROC or pids.max). With `oom`, the child starts with the children's higher
+// oom_score_adj (R96).
+SysResult<SpawnedChild> spawn_child(const ChildBody& body, const OomScore* oom = nullptr);
 
 }  // namespace echo

@@ -58,11 +58,14 @@ container_root() {
 }
 
 # Boots ROOT (volatile) as machine MACHINE, console to LOG; returns once the container's systemd is up and its
-# boot has finished. Sets CONTAINER_NSPAWN_PID and CONTAINER_PID.
+# boot has finished. Sets CONTAINER_NSPAWN_PID and CONTAINER_PID. The array CONTAINER_NSPAWN_ARGS, if set, adds
+# options to systemd-nspawn (tests/systemd/acl-test.sh: the capabilities and call systemd's BPF firewall needs).
 container_boot() {
   local root=$1 machine=$2 log=$3 pid state
+  local -a extra=()
+  [[ -n ${CONTAINER_NSPAWN_ARGS+set} ]] && extra=("${CONTAINER_NSPAWN_ARGS[@]}")
   systemd-nspawn --directory="$root" --volatile=overlay --boot --register=no --keep-unit --private-network \
-    --machine="$machine" --console=read-only >"$log" 2>&1 &
+    --machine="$machine" --console=read-only "${extra[@]}" >"$log" 2>&1 &
   CONTAINER_NSPAWN_PID=$!
   # The container's init is the child of nspawn whose PID in its own namespace is 1.
   for _ in $(seq 100); do

@@ -113,6 +113,13 @@ main=$(show MainPID)
 workers=$(in_ct cat "/proc/$main/task/$main/children")
 nworkers=$(wc -w <<<"$workers")
 expect "master $main has workers ($workers)" [ "$nworkers" -ge 1 ]
+# R96: the workers score above the master for the OOM killer, under the unit's sandbox (ProtectProc=, PrivateUsers=).
+master_adj=$(in_ct cat "/proc/$main/oom_score_adj")
+for w in $workers; do
+  expect "worker $w's oom_score_adj is above the master's ($master_adj)" \
+    [ "$(in_ct cat "/proc/$w/oom_score_adj")" -gt "$master_adj" ]
+done
+expect "OOMPolicy=continue, MemoryMax=$(show MemoryMax)" [ "$(show OOMPolicy)" = continue ]
 status_text=$(show StatusText)
 echo "       StatusText: $status_text"
 expect "STATUS= reports the workers" grep -qE '[0-9]+/[0-9]+ workers' <<<"$status_text"
