@@ -7,6 +7,13 @@
 #include "worker/worker_loop.hpp"
 
 namespace echo {
+namespace {
+
+// After the drain deadline of a stop that parks: how long a busy connection may take to write out what it
+// read before it is closed instead. Inside the master's grace after the deadline (kStopGrace, 2 s).
+constexpr Duration kParkFlush = seconds(1);
+
+}  // namespace
 
 void WorkerLoop::on_channel(std::uint32_t events, TimePoint now) {
     if (events & EPOLLOUT) flush_channel();
@@ -85,24 +92,33 @@ void WorkerLoop::send_away(Connection& c) {
     ++handed_over_;
 }
 
-// A stop under systemd with the fd store (R62): nothing more is read; a connection with nothing left to echo
-// goes to the master now, the others once what they owe is written (on_client()) or the drain deadline
-// passes.
-void WorkerLoop::park_what_is_echoed() {
+// The drain deadline of a stop that parks (R62): a connection still busy is not cut but stops being read, and
+// goes to the store once what it read is echoed, within kParkFlush; what came back from the master (no room
+// in the store) was drained and closes now, as at any drain deadline.
+void WorkerLoop::park_the_busy(TimePoint now) {
+    park_flushing_ = true;
+    std::size_t parked = 0;
     std::size_t waiting = 0;
-    for (Connection& c : idle_) {
+    for (Connection& c : idle_) {  // removing the current one is safe (idle_list.hpp)
+        if (c.kept_here()) {
+            close_connection(c);
+            continue;
+        }
         c.stop_reading();
         if (c.pending_bytes() == 0) {
             send_away(c);
+            ++parked;
             continue;
         }
         update_interest(c);  // write only
         ++waiting;
     }
     spdlog::info(
-        "stopping: {} connection(s) to the master for systemd's file descriptor store, {} more once "
-        "they have echoed what they read",
-        handed_over_, waiting);
+        "drain deadline: {} busy connection(s) parked for the store, {} more once they have echoed what "
+        "they read (at most {:.1f}s)",
+        parked, waiting, to_seconds(kParkFlush));
+    drain_deadline_ = now + kParkFlush;
+    flush_channel();
 }
 
 // Everything is parked or closed: say so once, then wait for Released, after what came back (no room in the

@@ -139,6 +139,10 @@ void WorkerLoop::decide(Event event, TimePoint now) {
             std::size_t owed = 0;
             for (const Connection& c : idle_)
                 owed += c.pending_bytes();
+            if (parking_ && !park_flushing_) {
+                park_the_busy(now);  // the store takes them once what they read is echoed
+                break;
+            }
             spdlog::warn("drain deadline reached: closing {} busy connection(s), {} byte(s) not yet echoed",
                          open_, owed);
             if (!parking_) {
@@ -173,10 +177,11 @@ bool WorkerLoop::balance_allows(TimePoint now) const {
     return may_take_more(open_, start_.board->least_loaded_other(*start_.load_entry, now));
 }
 
-bool WorkerLoop::should_close(const Connection& c, IoOutcome outcome, TimePoint now) const {
-    if (outcome.close) return true;
+bool WorkerLoop::quiet_for_drain(const Connection& c, TimePoint now) const {
     if (state_ != State::Draining) return false;
-    return (!parking_ || c.kept_here()) && idle_for_drain(c, now);
+    if (park_flushing_ && !c.kept_here() && c.pending_bytes() == 0)
+        return true;  // echoed all it read: parked
+    return idle_for_drain(c, now);
 }
 
 void WorkerLoop::on_signal(TimePoint now) {
@@ -247,13 +252,13 @@ void WorkerLoop::on_client(int fd, std::uint32_t events, TimePoint now) {
     // Current figures for the master's status and the metrics page (R83): one relaxed store, no call.
     if (start_.board != nullptr && start_.load_entry)
         start_.board->publish_bytes(*start_.load_entry, counters_.bytes_written);
-    if (should_close(c, outcome, now)) {
+    if (outcome.close) {
         close_connection(c);
         return;
     }
-    if (parking_ && !c.kept_here() && c.pending_bytes() == 0) {
-        send_away(c);  // everything it read is echoed: it waits in the store for the next instance
-        flush_channel();
+    if (quiet_for_drain(c, now)) {
+        end_quiet(c);
+        if (parking_) flush_channel();
         return;
     }
     if (outcome.active) idle_.touch(c);
@@ -307,25 +312,31 @@ void WorkerLoop::begin_drain(TimePoint now) {
     start_.listen_fds.clear();
     drain_deadline_ = now + settings_.drain_timeout;
     next_drain_sweep_ = now + kDrainSweepInterval;
-    if (settings_.park_on_stop) {
-        parking_ = true;
-        park_what_is_echoed();
-        flush_channel();
-        return;
-    }
+    parking_ = settings_.park_on_stop;
     std::size_t closed = close_idle_for_drain(now);
-    spdlog::info("draining: closed {} idle connection(s), serving {} busy one(s) for at most {:.1f}s", closed,
-                 open_, to_seconds(settings_.drain_timeout));
+    spdlog::info("draining: {} {} idle connection(s), serving {} busy one(s) for at most {:.1f}s", closed,
+                 parking_ ? "parked for systemd's file descriptor store" : "closed", open_,
+                 to_seconds(settings_.drain_timeout));
 }
 
 std::size_t WorkerLoop::close_idle_for_drain(TimePoint now) {
     std::size_t closed = 0;
     for (Connection& c : idle_) {  // closing the current one is safe (idle_list.hpp)
-        if (!idle_for_drain(c, now)) continue;
-        close_connection(c);
+        if (!quiet_for_drain(c, now)) continue;
+        end_quiet(c);
         ++closed;
     }
+    if (parking_ && closed > 0) flush_channel();
     return closed;
+}
+
+// What a drain does to a connection that has gone quiet: closes it, or, when the stop keeps connections for
+// the next instance (R62), sends it to the master for systemd's file descriptor store.
+void WorkerLoop::end_quiet(Connection& c) {
+    if (parking_ && !c.kept_here())
+        send_away(c);
+    else
+        close_connection(c);
 }
 
 void WorkerLoop::finish(const char* why) {

@@ -56,7 +56,9 @@ class WorkerLoop {
     // and with room, what it tells the other workers; refresh_accepting() asks the balance too.
     bool able_to_accept() const;
     bool balance_allows(TimePoint now) const;
-    bool should_close(const Connection& c, IoOutcome outcome, TimePoint now) const;
+    // Whether a drain is done with it: quiet for the quiet period with nothing pending, or, once the deadline
+    // has stopped the reading of a stop that parks, with everything it read echoed.
+    bool quiet_for_drain(const Connection& c, TimePoint now) const;
 
     // Handlers: one per source, each acting on what it read.
     void on_signal(TimePoint now);
@@ -78,13 +80,14 @@ class WorkerLoop {
     void expire_idle(TimePoint now);
     void begin_drain(TimePoint now);
     std::size_t close_idle_for_drain(TimePoint now);
+    void end_quiet(Connection& c);
     void finish(const char* why);
     // The hand-over (handover.cpp).
     void begin_hand_over(TimePoint now);
     void end_hand_over(TimePoint now);
     void adopt(Parcel parcel, TimePoint now);
     void send_away(Connection& c);
-    void park_what_is_echoed();
+    void park_the_busy(TimePoint now);
     void end_parking();
     void flush_channel();
     void arm_adopted();
@@ -134,6 +137,7 @@ class WorkerLoop {
     std::uint64_t adopted_total_ = 0;   // connections taken on from other workers
     // A stop under systemd with the fd store (R62): connections go to the master once echoed, not closed.
     bool parking_ = false;
+    bool park_flushing_ = false;    // past the drain deadline: reading stopped, parked once echoed
     bool parked_all_said_ = false;  // HandedOver sent: nothing more will be parked
     bool released_ = false;         // the master answered it
 };

@@ -50,7 +50,8 @@ TEST_CASE(
     std::uint16_t port = 0;
     auto listener = test::listen_loopback(port);  // the .socket unit's: it outlives both instances
     REQUIRE(listener.valid());
-    const std::vector<std::string> args{"--workers", "2", "--fd-store", "4096"};
+    // A short drain: the busy ones (ping-pong, streams) are parked at its deadline.
+    const std::vector<std::string> args{"--workers", "2", "--fd-store", "4096", "--drain-timeout", "2s"};
     auto first = start_next(listener.get(), {}, args);
     std::uint64_t verified = 0;
     auto idle = open_idle(port, 1000, verified);

@@ -218,9 +218,10 @@ expect "no failed connection during reload ($loop_ok ok, $loop_bad failed)" [ "$
 expect "same master after reload" [ "$(show MainPID)" = "$main" ]
 expect "journal: reload done, generation 1" \
   journal_has MESSAGE_ID=e2ac2703aeb9430f941330ae88e445e2 WORKER_GENERATION=1 ECHO_ROLE=master PRIORITY=6
-# The workers the reload replaced drained: their own records, "worker N: draining: ...", without its pid in the text.
+# The workers the reload replaced handed their connections over (R60): their own records, "worker N: retired: ...",
+# without its pid in the text.
 expect "journal: a worker's own records carry its role, slot, pid and generation" \
-  bash -c 'grep -q "\"MESSAGE\":\"worker [0-9]*: draining" <<<"$1" && grep -q "\"WORKER_PID\":\"[0-9]*\"" <<<"$1" &&
+  bash -c 'grep -q "\"MESSAGE\":\"worker [0-9]*: retired: handing over" <<<"$1" && grep -q "\"WORKER_PID\":\"[0-9]*\"" <<<"$1" &&
     grep -q "\"WORKER_SLOT\":\"[0-9]*\"" <<<"$1"' _ "$(journal_json ECHO_ROLE=worker WORKER_GENERATION=0)"
 expect "echo after reload" [ "$(echo_once)" = OK ]
 
