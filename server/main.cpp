@@ -14,6 +14,7 @@
 #include "master/master.hpp"
 #include "metrics/metrics_process.hpp"
 #include "os/listener.hpp"
+#include "os/privileges.hpp"
 #include "os/rlimits.hpp"
 #include "os/seccomp_filter.hpp"
 #include "os/signals.hpp"
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
         spdlog::critical("{}", why);
         return kExitLimits;
     }
+    // Who to become when started as root (R99): settled before anything is bound, a missing user is exit 2.
+    const DropPlan drop = plan_drop(config);
+    if (drop.exit_code >= 0) return drop.exit_code;
     auto listeners = open_listeners(config.listen, config.metrics_listen);
     if (!listeners.ok()) return kExitFailure;  // open_listeners() said which address and why
     // Once start-up's own calls (bind, /proc, setrlimit) are done, before any fork: RUNBOOK.md "Seccomp".
@@ -75,6 +79,12 @@ int main(int argc, char** argv) {
         spdlog::warn("mmap() of the load board failed: {}; workers will not balance, ignoring",
                      errno_text(board.error()));
     LoadBoard* shared_board = board.ok() ? &board.value() : nullptr;
+    // Root is needed no more once the sockets are open: started as root, the master becomes an unprivileged
+    // user here, before its filter, so no filter admits setuid (R99, docs/PRIVILEGES.md).
+    const bool metrics = listeners->metrics.has_value() && shared_board != nullptr;
+    Unprivileged unprivileged;
+    if (drop.to) unprivileged = become_unprivileged(*drop.to, config, metrics);
+    if (unprivileged.exit_code >= 0) return unprivileged.exit_code;
     if (!install_master_filter(seccomp)) return kExitFailure;
 
     // What a worker is handed at its fork: the listening sockets (shared by every worker, borrowed from the
@@ -83,19 +93,21 @@ int main(int argc, char** argv) {
     for (const auto& l : listeners->sockets)
         listen_fds.push_back(l.fd.get());
     const pid_t master_pid = getpid();
-    WorkerBody worker_body = [listen_fds, seccomp, master_pid, shared_board](
+    const bool landlock = unprivileged.confine_children;
+    WorkerBody worker_body = [listen_fds, seccomp, landlock, master_pid, shared_board](
                                  const Config& current, unsigned slot, unsigned generation,
                                  std::optional<std::uint32_t> entry, UniqueFd channel) {
-        return run_worker(
-            worker_settings(current, seccomp),
-            WorkerStart{slot, generation, std::move(channel), master_pid, listen_fds, shared_board, entry});
+        WorkerSettings settings = worker_settings(current, seccomp);
+        settings.landlock = landlock;
+        return run_worker(settings, WorkerStart{slot, generation, std::move(channel), master_pid, listen_fds,
+                                                shared_board, entry});
     };
     ConfigReload reload = [args, cpus] { return parse_config(args, process_environment(), cpus); };
     // The metrics process (R81): only when asked for, and only with the board it reads.
     MetricsBody metrics_body;
     if (listeners->metrics && shared_board == nullptr)
         spdlog::warn("no metrics page: the board it reads could not be mapped");
-    if (listeners->metrics && shared_board != nullptr) {
+    if (metrics) {
         spdlog::info("metrics at http://{}/metrics", listeners->metrics->name);
         metrics_body = [fd = listeners->metrics->fd.get(), shared_board, seccomp,
                         master_pid](UniqueFd channel) {

@@ -31,6 +31,11 @@ struct Config {
     SeccompMode seccomp = SeccompMode::Enforce;  // fixed at start: a loaded filter cannot be removed
     std::optional<SocketAddress>
         metrics_listen;  // the metrics page (R81); unset: none, unless systemd passes one
+    // Started as root: the identity to drop to (R99); empty: the defaults (docs/PRIVILEGES.md). Fixed at
+    // start.
+    std::string user;
+    std::string group;
+    std::string config_file;  // the --config file read (re-read on SIGHUP); empty: none
 };
 
 enum class CliAction { Run, Help, Version };

@@ -25,6 +25,7 @@ struct WorkerSettings {
     std::size_t buffer_size = 0;    // per-connection cap on bytes read and not yet echoed
     Duration lifetime{};            // zombie demonstration: exit after this long; 0: until told to stop
     SeccompMode seccomp = SeccompMode::Enforce;
+    bool landlock = false;  // the master dropped root under Landlock: the worker narrows it to nothing (R99)
 };
 
 // `seccomp` is passed apart from `config`: it is fixed when the master's filter is loaded, and a reload that
