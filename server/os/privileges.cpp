@@ -210,8 +210,12 @@ Unprivileged become_unprivileged(const Identity& to, const Config& config, bool 
     std::string shown;
     for (const auto& path : readable)
         shown += (shown.empty() ? "" : ", ") + path;
-    spdlog::info("Landlock in force (ABI {}): the master may only read {}; the workers nothing", landlock.abi,
-                 shown.empty() ? std::string("nothing") : "beneath " + shown);
+    if (shown.empty())
+        spdlog::info("Landlock in force (ABI {}): neither the master nor the workers may open a file",
+                     landlock.abi);
+    else
+        spdlog::info("Landlock in force (ABI {}): the master may only read beneath {}; the workers nothing",
+                     landlock.abi, shown);
     out.confine_children = true;
     return out;
 }
