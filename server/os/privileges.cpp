@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "base/exit_codes.hpp"
-
 #include "base/log.hpp"
 #include "config/options.hpp"  // printable()
 #include "os/landlock.hpp"
@@ -19,7 +18,8 @@
 namespace echo {
 namespace {
 
-// getpwnam_r/getgrnam_r with a buffer that grows on ERANGE; `found` false when the name does not exist.
+// getpwnam_r/getgrnam_r with a buffer that grows on ERANGE; false when the name does not exist (`error` 0) or
+// the lookup failed (`error` set: an NSS source that cannot be read).
 template <typename Entry, typename Lookup>
 bool lookup(const std::string& name, Entry& entry, std::vector<char>& buffer, Lookup call, int& error) {
     buffer.resize(1024);
@@ -170,7 +170,9 @@ std::vector<std::string> master_readable(const Config& config, bool metrics) {
     std::vector<std::string> readable;
     if (!config.config_file.empty()) {
         // The directory, not the file: an editor that saves by rename() puts a new inode there, which a rule
-        // on the old file would not cover. A symbolic link's target directory too, as it is now.
+        // on the old file would not cover. A symbolic link's target directory too, as it is now; realpath()
+        // fails only if the file went away since start-up read it, and then the named directory is all there
+        // is.
         readable.push_back(directory_of(config.config_file));
         if (char* real = realpath(config.config_file.c_str(), nullptr); real != nullptr) {
             std::string target = directory_of(real);
