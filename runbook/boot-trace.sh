@@ -167,6 +167,8 @@ strace_startup() {
     socat -u "UNIX-RECV:$workdir/notify" "OPEN:$workdir/notify.txt,creat,append" &
     started+=($!)
     wait_until 10 test -S "$workdir/notify" || fail "socat did not create $workdir/notify"
+    # Started as root, the server notifies as the user it drops to (docs/PRIVILEGES.md): that user must reach it.
+    chmod 755 "$workdir" && chmod 666 "$workdir/notify"
 
     echo "\$ NOTIFY_SOCKET=... strace -f -tt -o trace -- echo-hardened --listen 127.0.0.1:0 --workers 2"
     server_name=traced

@@ -220,9 +220,11 @@ missing_total=0
 for phase in start master setup worker metrics; do
     sort "$dir/calls" | awk -F '\t' -v p="$phase" '$1 == p { print $2 }' | uniq -c | sort -k1,1nr -k2 >"$dir/seen.$phase"
     awk '{ print $2 }' "$dir/seen.$phase" | sort >"$dir/seen-names.$phase"
-    # Phase start is the policy's roles start and bind together (bind: the part only --listen needs).
+    # Phase start is the policy's roles start, bind and drop together (bind: the part only --listen needs; drop:
+    # the part only a start as root takes, R99); phase setup is setup and confine.
     awk -F '\t' -v p="$phase" -v x="$extra_role" '
-        ("," $2 ",") ~ ("," p ",|," x ",") || (p == "start" && ("," $2 ",") ~ /,bind,/) { print $1 }' "$dir/policy" |
+        ("," $2 ",") ~ ("," p ",|," x ",") || (p == "start" && ("," $2 ",") ~ /,(bind|drop),/) ||
+            (p == "setup" && ("," $2 ",") ~ /,confine,/) { print $1 }' "$dir/policy" |
         sort -u >"$dir/policy-names.$phase"
     missing=$(comm -23 "$dir/seen-names.$phase" "$dir/policy-names.$phase" | tr '\n' ' ')
     unused=$(comm -13 "$dir/seen-names.$phase" "$dir/policy-names.$phase" | tr '\n' ' ')

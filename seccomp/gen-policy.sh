@@ -22,6 +22,7 @@ trap 'rm -f "$tmp"' EXIT
             for (i = 1; i <= n; ++i) {
                 if (r[i] == "master") bits = bits (bits == "" ? "" : " | ") "kRoleMaster"
                 else if (r[i] == "setup") bits = bits (bits == "" ? "" : " | ") "kRoleSetup"
+                else if (r[i] == "confine") bits = bits (bits == "" ? "" : " | ") "kRoleConfine"
                 else if (r[i] == "worker") bits = bits (bits == "" ? "" : " | ") "kRoleWorker"
                 else if (r[i] == "metrics") bits = bits (bits == "" ? "" : " | ") "kRoleMetrics"
                 else if (r[i] == "sanitizer") bits = bits (bits == "" ? "" : " | ") "kRoleSanitizer"

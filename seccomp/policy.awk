@@ -7,7 +7,7 @@
 # Errors go to stderr as "FILE:LINE: message" and the exit status is 1, so a build or test using it fails.
 BEGIN {
     FS = "[ \t]+"
-    known_roles = "start bind master setup worker metrics systemd sanitizer"
+    known_roles = "start bind drop master setup confine worker metrics systemd sanitizer"
     role_count = split(known_roles, role_order, " ")
     failed = 0
 }

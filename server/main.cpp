@@ -15,6 +15,7 @@
 #include "master/master.hpp"
 #include "metrics/metrics_process.hpp"
 #include "os/listener.hpp"
+#include "os/privileges.hpp"
 #include "os/rlimits.hpp"
 #include "os/seccomp_filter.hpp"
 #include "os/signals.hpp"
@@ -65,6 +66,9 @@ int main(int argc, char** argv) {
         spdlog::critical("{}", why);
         return kExitLimits;
     }
+    // Who to become when started as root (R99): settled before anything is bound, a missing user is exit 2.
+    const DropPlan drop = plan_drop(config);
+    if (drop.exit_code >= 0) return drop.exit_code;
     auto listeners = open_listeners(config.listen, config.metrics_listen);
     if (!listeners.ok()) return kExitFailure;  // open_listeners() said which address and why
     // Once start-up's own calls (bind, /proc, setrlimit) are done, before any fork: RUNBOOK.md "Seccomp".
@@ -79,6 +83,12 @@ int main(int argc, char** argv) {
     // Both need an open() the filter refuses (read-write) or a file it is better read once (docs/MEMORY.md).
     OomScore oom_score = OomScore::open();
     OomKillCounter oom_kills = OomKillCounter::open();
+    // Root is needed no more once the sockets are open: started as root, the master becomes an unprivileged
+    // user here, before its filter, so no filter admits setuid (R99, docs/PRIVILEGES.md).
+    const bool metrics = listeners->metrics.has_value() && shared_board != nullptr;
+    Unprivileged unprivileged;
+    if (drop.to) unprivileged = become_unprivileged(*drop.to, config, metrics);
+    if (unprivileged.exit_code >= 0) return unprivileged.exit_code;
     if (!install_master_filter(seccomp)) return kExitFailure;
 
     // What a worker is handed at its fork: the listening sockets (shared by every worker, borrowed from the
@@ -87,12 +97,14 @@ int main(int argc, char** argv) {
     for (const auto& l : listeners->sockets)
         listen_fds.push_back(l.fd.get());
     const pid_t master_pid = getpid();
+    const bool landlock = unprivileged.confine_children;
     // Only a service manager keeps what a stop parks (R62): without one, --fd-store changes nothing.
     const bool under_systemd = std::getenv("NOTIFY_SOCKET") != nullptr;
-    WorkerBody worker_body = [listen_fds, seccomp, master_pid, shared_board, under_systemd](
+    WorkerBody worker_body = [listen_fds, seccomp, landlock, master_pid, shared_board, under_systemd](
                                  const Config& current, unsigned slot, unsigned generation,
                                  std::optional<std::uint32_t> entry, UniqueFd channel) {
         WorkerSettings settings = worker_settings(current, seccomp);
+        settings.landlock = landlock;
         settings.park_on_stop = under_systemd && current.fd_store > 0;
         return run_worker(settings, WorkerStart{slot, generation, std::move(channel), master_pid, listen_fds,
                                                 shared_board, entry});
@@ -102,7 +114,7 @@ int main(int argc, char** argv) {
     MetricsBody metrics_body;
     if (listeners->metrics && shared_board == nullptr)
         spdlog::warn("no metrics page: the board it reads could not be mapped");
-    if (listeners->metrics && shared_board != nullptr) {
+    if (metrics) {
         spdlog::info("metrics at http://{}/metrics", listeners->metrics->name);
         metrics_body = [fd = listeners->metrics->fd.get(), shared_board, seccomp,
                         master_pid](UniqueFd channel) {

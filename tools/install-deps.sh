@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang-format clang dpkg-dev
-  libsystemd-dev libfmt-dev libspdlog-dev doctest-dev libseccomp-dev libmicrohttpd-dev
+  libsystemd-dev libfmt-dev libspdlog-dev doctest-dev libseccomp-dev libmicrohttpd-dev libcap-ng-dev
   # The metrics tests scrape with a real Prometheus and check the page with its promtool.
   prometheus
   netcat-openbsd procps util-linux iproute2 strace

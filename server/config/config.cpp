@@ -196,6 +196,7 @@ ParsedConfig parse_layers(const std::vector<std::string>& args, const EnvLookup&
             out.error = error;
             return out;
         }
+        config.config_file = *file;
     }
     if (auto error = apply_environment(config, env); !error.empty()) {
         out.error = error;

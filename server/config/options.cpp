@@ -2,6 +2,7 @@
 #include "config/options.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "config/bounds.hpp"
 #include "config/grammar.hpp"
@@ -86,6 +87,22 @@ std::optional<LogLevel> parse_log_level(std::string_view text) {
                        LogLevel::Critical, LogLevel::Off})
         if (text == log_level_name(level)) return level;
     if (text == "warn") return LogLevel::Warning;
+    return std::nullopt;
+}
+
+// A user or group name, in the portable shape (Debian's adduser and systemd refuse others): a letter or '_',
+// then letters, digits, '_', '.' or '-', at most 32 bytes; never all digits, which would read as a uid. Only
+// the shape is checked here: the name is looked up when the server drops root's privileges (main()).
+std::optional<std::string> name_into(std::string& field, std::string_view text) {
+    auto portable = [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-';
+    };
+    if (text.empty() || text.size() > 32 ||
+        !(std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_') ||
+        !std::all_of(text.begin(), text.end(), portable))
+        return "expected a name of letters, digits, '_', '.' or '-', starting with a letter or '_', at most "
+               "32";
+    field = text;
     return std::nullopt;
 }
 
@@ -195,6 +212,17 @@ const std::vector<Option>& options() {
              else
                  return "expected enforce, log or off";
              return std::nullopt;
+         }},
+        {"user", "ECHO_USER", "NAME",
+         "started as root: run as this user once the sockets are open (default echo-hardened if it exists,\n"
+         "    else nobody); ignored with a warning when not root; fixed at start",
+         [](Config& c, std::string_view text) -> std::optional<std::string> {
+             return name_into(c.user, text);
+         }},
+        {"group", "ECHO_GROUP", "NAME",
+         "started as root: run as this group (default: the user's primary group); fixed at start",
+         [](Config& c, std::string_view text) -> std::optional<std::string> {
+             return name_into(c.group, text);
          }},
     };
     return table;

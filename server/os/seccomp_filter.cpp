@@ -28,6 +28,7 @@ constexpr unsigned kRoleSetup = 2;
 constexpr unsigned kRoleWorker = 4;
 constexpr unsigned kRoleSanitizer = 8;
 constexpr unsigned kRoleMetrics = 16;
+constexpr unsigned kRoleConfine = 32;  // a worker's Landlock set-up, only after a drop from root (R99)
 
 constexpr scmp_datum_t datum(long long value) {
     return static_cast<scmp_datum_t>(value);
@@ -53,8 +54,9 @@ constexpr unsigned kSanitizerRoles = kRoleSanitizer;
 constexpr unsigned kSanitizerRoles = 0;
 #endif
 // The master's filter stays in force in every process it forks, so it admits what workers and the metrics
-// process do too.
-constexpr unsigned kMasterRoles = kRoleMaster | kRoleSetup | kRoleWorker | kRoleMetrics | kSanitizerRoles;
+// process do too, a worker's Landlock calls included (they can only narrow what it may do).
+constexpr unsigned kMasterRoles =
+    kRoleMaster | kRoleSetup | kRoleConfine | kRoleWorker | kRoleMetrics | kSanitizerRoles;
 constexpr unsigned kWorkerRoles = kRoleWorker | kSanitizerRoles;
 constexpr unsigned kMetricsRoles = kRoleMetrics | kSanitizerRoles;
 

@@ -9,6 +9,7 @@
 #include "base/exit_codes.hpp"
 #include "base/log.hpp"
 #include "os/fd_util.hpp"
+#include "os/landlock.hpp"
 #include "os/seccomp_filter.hpp"
 #include "os/signals.hpp"
 #include "worker/worker_loop.hpp"
@@ -63,6 +64,16 @@ int run_worker(const WorkerSettings& settings, WorkerStart start) {
         if (r == 0) continue;
         spdlog::error("cannot create the worker's event sources: {}", errno_text(r));
         return 1;  // EMFILE/ENOMEM are transient: let the master retry with back-off
+    }
+    // The master's ruleset still lets it read its config file's directory (and /proc for the metrics
+    // process): a worker needs neither (docs/PRIVILEGES.md "The workers").
+    if (settings.landlock) {
+        auto landlock = confine_file_system({});
+        if (!landlock.in_force) {
+            spdlog::critical("cannot confine the worker's file system with Landlock: {}", landlock.why);
+            return kWorkerExitFatal;
+        }
+        spdlog::debug("Landlock in force (ABI {}): this worker can open no file", landlock.abi);
     }
     if (!install_worker_filter(settings.seccomp)) return kWorkerExitFatal;
     WorkerLoop loop(settings, std::move(start), std::move(epoll).value(), std::move(signals).value(),

@@ -28,6 +28,7 @@ struct WorkerSettings {
     // Under systemd with --fd-store: a stop sends each connection, once everything read from it is echoed, to
     // the master for systemd's file descriptor store instead of closing it (R62).
     bool park_on_stop = false;
+    bool landlock = false;  // the master dropped root under Landlock: the worker narrows it to nothing (R99)
 };
 
 // `seccomp` is passed apart from `config`: it is fixed when the master's filter is loaded, and a reload that

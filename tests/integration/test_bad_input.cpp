@@ -51,6 +51,9 @@ const std::vector<Flag>& flags() {
          true,
          {"localhost:9707", "127.0.0.1:65536", "127.0.0.1", "127.0.0.1:9707,127.0.0.1:9708", "[::1"}},
         {"seccomp", "ECHO_SECCOMP", true, {"strict", "enforce,log"}},
+        // Shapes no user could have; a well-formed name that does not exist is test_privileges.cpp's.
+        {"user", "ECHO_USER", true, {"nobody:nogroup", "1000", "a/b", "-nobody", std::string(33, 'a')}},
+        {"group", "ECHO_GROUP", true, {"nogroup,adm", "65534", "a b", ".hidden"}},
     };
     return table;
 }

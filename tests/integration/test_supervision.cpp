@@ -2,6 +2,7 @@
 // Signal storms under load: tests/fault/test_signal_storms.cpp.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +71,8 @@ TEST_CASE("SIGHUP replaces every worker one by one without a single failed conne
 TEST_CASE("SIGHUP re-reads the config file, and an invalid one is refused with the old configuration kept") {
     char path[] = "/tmp/echo-reload-XXXXXX";
     close(mkstemp(path));
+    // Readable by the user a server started as root drops to (docs/PRIVILEGES.md): mkstemp() makes it 0600.
+    chmod(path, 0644);
     std::ofstream(path) << "workers = 2\n";
     auto server = start_server({"--config", path, "--listen", "127.0.0.1:0"});
     REQUIRE(wait_for_workers(*server, 2).size() == 2);
