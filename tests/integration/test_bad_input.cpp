@@ -38,6 +38,7 @@ const std::vector<Flag>& flags() {
         {"idle-timeout", "ECHO_IDLE_TIMEOUT", true, {"604801", "7d", "inf", "nan", "-0"}},
         {"drain-timeout", "ECHO_DRAIN_TIMEOUT", true, {"3601", "-5s", "1e300"}},
         {"worker-timeout", "ECHO_WORKER_TIMEOUT", true, {"3601", "2h"}},
+        {"fd-store", "ECHO_FD_STORE", true, {"-1", "16777217", "many"}},
         {"buffer-size",
          "ECHO_BUFFER_SIZE",
          true,

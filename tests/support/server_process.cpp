@@ -138,16 +138,27 @@ ServerProcess::ServerProcess(ServerOptions options) {
         dup2(devnull, STDIN_FILENO);
         dup2(options.capture_stdout ? log_fd : devnull, STDOUT_FILENO);
         if (!options.pass_fds.empty()) {
-            // Out of the way first, above every target number: a source may sit on a number another one is
-            // about to take. On the stack: no allocation after fork().
-            constexpr int kMaxPassed = 16384;
+            // A source inside the target range 3..3+count-1 moves above it first (and its old number is
+            // closed, so the process never holds more than it was given): a later dup2() could land on it
+            // otherwise.
+            constexpr int kMaxPassed = 65536;
             const int count = static_cast<int>(options.pass_fds.size());
             if (count > kMaxPassed) _exit(125);
-            int copies[kMaxPassed];
+            static int
+                sources[kMaxPassed];  // static, not 256 KiB of stack; nothing is allocated after fork()
+            for (int i = 0; i < count; ++i) {
+                int fd = options.pass_fds[static_cast<std::size_t>(i)].first;
+                if (fd < 3 + count) {
+                    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3 + count);
+                    if (moved < 0) _exit(125);
+                    close(fd);
+                    fd = moved;
+                }
+                sources[i] = fd;
+            }
             for (int i = 0; i < count; ++i)
-                copies[i] = fcntl(options.pass_fds[static_cast<std::size_t>(i)].first, F_DUPFD_CLOEXEC, 3 + count);
-            for (int i = 0; i < count; ++i)
-                dup2(copies[i], 3 + i);  // dup2 clears FD_CLOEXEC; the copies close at exec
+                if (dup2(sources[i], 3 + i) < 0)
+                    _exit(125);  // dup2 clears FD_CLOEXEC; the sources close at exec
 
             image.set_pid(listen_pid_index, getpid());
         } else if (options.pass_listen_fd >= 0) {
@@ -335,7 +346,8 @@ bool ServerProcess::wait_notify(const std::string& line, Duration timeout) {
 
 bool ServerProcess::wait_ready(Duration timeout) {
     // Without a notify socket the ready line is the signal (the master logs it as it sends READY=1).
-    if (notify_ ? !wait_notify("READY=1", timeout) : wait_for_log("] info: ready: ", timeout) < 0) return false;
+    if (notify_ ? !wait_notify("READY=1", timeout) : wait_for_log("] info: ready: ", timeout) < 0)
+        return false;
     auto addresses = listening_addresses(log());
     if (!addresses.empty()) port_ = addresses.front().port();
     return true;
