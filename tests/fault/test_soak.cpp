@@ -248,7 +248,10 @@ TEST_CASE("soak: random faults under load for --soak DURATION, then every check"
     const auto start = Clock::now();
     const auto deadline = start + duration;
     while (Clock::now() < deadline) {
-        const auto& [name, fault] = menu[t.pick(0, menu.size() - 1)];
+        // Not a structured binding: clang 14 cannot capture one in CAPTURE's lambda.
+        const auto& choice = menu[t.pick(0, menu.size() - 1)];
+        const char* name = choice.first;
+        const Fault fault = choice.second;
         CAPTURE(name);
         std::fprintf(stderr, "soak: %.1f s: %s\n", ms_since(start) / 1000, name);
         ++t.faults[name];
