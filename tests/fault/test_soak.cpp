@@ -231,7 +231,8 @@ TEST_CASE("soak: random faults under load for --soak DURATION, then every check"
     raise_nofile();
     auto stage = std::make_unique<Stage>();
     // Workers of a master the soak SIGKILLed: children of init once orphaned, so reaping them is not this
-    // server's job; they must be dead.
+    // server's job. kill_master checks they died; they are not looked up again at the end, because in an
+    // hour pids wrap (pid_max 32768) and a pid of theirs then names some other process.
     std::vector<pid_t> orphaned;
     using Fault = void (*)(Stage&, Tally&);
     const std::vector<std::pair<const char*, Fault>> menu = {
@@ -287,7 +288,6 @@ TEST_CASE("soak: random faults under load for --soak DURATION, then every check"
     stage->server->signal(SIGTERM);
     CHECK(stage->server->wait_exit_code(20s) == 0);
     CHECK(test::all_reaped(seen));
-    CHECK(std::none_of(orphaned.begin(), orphaned.end(), test::alive));
 
     std::string mix;
     unsigned total = 0;
