@@ -3,6 +3,8 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang-format clang dpkg-dev
+  # -fsanitize=fuzzer: libFuzzer's runtime, with clang's sanitizer runtimes (tests/fuzz, docs/FUZZING.md).
+  libclang-rt-dev
   libsystemd-dev libfmt-dev libspdlog-dev doctest-dev libseccomp-dev libmicrohttpd-dev libcap-ng-dev
   # The metrics tests scrape with a real Prometheus and check the page with its promtool.
   prometheus

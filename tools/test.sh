@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds the project twice (optimised, then ASan+UBSan) and runs the whole test
-# suite through ctest in each, then builds the configuration matrix (tools/build-matrix.sh). Warnings are errors
-# in all of them. The README's test command and CI's entry point.
+# suite through ctest in each, then the fuzzers (a third, clang build of only them), then builds the
+# configuration matrix (tools/build-matrix.sh). Warnings are errors in all of them. The README's test command
+# and CI's entry point.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
@@ -22,7 +23,16 @@ run_suite build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # Sanitizers slow everything down several times: the real-systemd container test and the benchmark smoke
 # test add nothing there that the optimised run has not shown (they exercise units and timing, not memory).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite build-asan "systemd|bench" -DCMAKE_BUILD_TYPE=Debug -DECHO_SANITIZE=ON
+    run_suite build-asan "systemd|bench|soak" -DCMAKE_BUILD_TYPE=Debug -DECHO_SANITIZE=ON
+
+# The libFuzzer targets (R95, docs/FUZZING.md), ASan+UBSan built in: only they are built in build-fuzz, and only
+# their ctests (label fuzz) run, each for ECHO_FUZZ_SECONDS (30 s) from a scratch copy of its corpus.
+echo "=== build-fuzz: configure and build the fuzzers"
+cmake -S . -B build-fuzz -G Ninja -DECHO_WERROR=ON -DCMAKE_CXX_COMPILER=clang++ -DECHO_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j "$(nproc)" --target fuzz-all
+echo "=== build-fuzz: fuzz"
+# -V: each prints one line of figures (executions per second, coverage); on failure, libFuzzer's report.
+ctest --test-dir build-fuzz --output-on-failure -V -j 2 -L fuzz
 
 # The other configurations users and packagers build (R70), each warnings-clean and with its unit tests passing.
 # RelWithDebInfo with GCC is left out: it is the first suite's build above, flag for flag.

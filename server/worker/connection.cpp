@@ -1,20 +1,17 @@
 // connection.cpp: the echo itself.
 #include "worker/connection.hpp"
 
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
+
+#include "worker/socket_io.hpp"
 
 namespace echo {
 namespace {
 
-// MSG_NOSIGNAL: a peer that vanished must cost an EPIPE, not a SIGPIPE (ignored anyway, belt and braces).
 ssize_t send_some(int fd, const char* data, std::size_t n) {
     for (;;) {
-        ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = socket_send(fd, data, n);
         if (w < 0 && errno == EINTR) continue;
         return w;
     }
@@ -52,7 +49,7 @@ IoOutcome Connection::on_readable(std::span<char> scratch, EchoCounters& counter
     std::span<char> into =
         direct ? scratch.first(std::min(scratch.size(), pending_.capacity())) : pending_.free_tail();
     do {
-        n = ::read(fd_.get(), into.data(), into.size());
+        n = socket_read(fd_.get(), into.data(), into.size());
     } while (n < 0 && errno == EINTR);
     if (n < 0) {  // ECONNRESET and friends: the peer is gone
         return would_block(errno) ? IoOutcome::keep(false) : IoOutcome::closed();
@@ -111,7 +108,7 @@ bool Connection::quiescent() const {
     if (peer_closed_) return true;
     int unread = 0;
     // If FIONREAD fails the socket is broken; closing it loses nothing that could still be delivered.
-    if (ioctl(fd_.get(), FIONREAD, &unread) < 0) return true;
+    if (socket_unread(fd_.get(), unread) < 0) return true;
     return unread == 0;
 }
 

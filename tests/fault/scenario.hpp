@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ namespace fault {
 
 // Rounds of the repeated-fault scenarios: 50, or --rounds N on the command line for a longer soak.
 unsigned rounds();
+// --soak DURATION (test_soak.cpp; unset: the soak is skipped) and its --seed (random when not given).
+std::optional<Duration> soak_duration();
+std::uint64_t soak_seed();
 
 struct Aftermath {
     std::vector<pid_t> workers;   // the children at the last look: the live workers, once the count is back

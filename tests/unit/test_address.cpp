@@ -24,6 +24,17 @@ TEST_CASE("bad listen addresses are refused with a reason") {
     }
 }
 
+TEST_CASE("a NUL inside the host is refused, not read as the end of the address") {
+    using namespace std::string_literals;
+    for (const auto& text : {"[::\0\0\0001]:7007"s, "127.0.0.1\0junk:80"s, "[::1\0]:80"s}) {
+        std::string why;
+        CHECK_MESSAGE(!parse_listen_address(text, why), text.size());
+        CHECK(why == "the host holds a NUL byte");
+    }
+    CHECK(!numeric_address("::\0junk"s, 80));
+    CHECK(!numeric_address("127.0.0.1\0"s, 80));
+}
+
 TEST_CASE("each refusal names what was wrong") {
     struct Case {
         const char* text;
