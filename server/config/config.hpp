@@ -30,7 +30,7 @@ struct Config {
     Duration zombie_worker_lifetime{};           // 0: workers live until killed
     SeccompMode seccomp = SeccompMode::Enforce;  // fixed at start: a loaded filter cannot be removed
     std::optional<SocketAddress>
-        metrics_listen;  // the metrics page (R81); unset: none, unless systemd passes one
+        metrics_listen;     // the metrics page (R81); unset: none, unless systemd passes one
     unsigned fd_store = 0;  // connections kept in systemd's file descriptor store at a stop (R62); 0: none
     // Started as root: the identity to drop to (R99); empty: the defaults (docs/PRIVILEGES.md). Fixed at
     // start.

@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
         } else if (auto d = option_value(argc, argv, i, "--soak")) {
             auto duration = echo::parse_duration(*d);
             if (!duration || duration->count() == 0) {
-                std::cerr << "fault-tests: --soak takes a duration such as 180s, 3m or 60m, not '" << *d << "'\n";
+                std::cerr << "fault-tests: --soak takes a duration such as 180s, 3m or 60m, not '" << *d
+                          << "'\n";
                 return 2;
             }
             fault::g_soak = *duration;

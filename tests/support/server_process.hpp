@@ -39,7 +39,7 @@ struct ServerOptions {
     std::optional<rlim_t> nproc_hard;  // hard limit; defaults to the soft one
     bool journal_stream = false;       // set JOURNAL_STREAM to the log file, as systemd does for the journal
     bool capture_stdout = false;       // stdout into the log too (a tool that reports there, like echo-load)
-    bool no_notify_socket = false;     // no NOTIFY_SOCKET: as started outside systemd (readiness from the log)
+    bool no_notify_socket = false;  // no NOTIFY_SOCKET: as started outside systemd (readiness from the log)
 };
 
 struct RunResult {
