@@ -64,16 +64,19 @@ first=$(show MainPID)
 expect "NotifyAccess=main" property_is NotifyAccess main
 expect "FileDescriptorStoreMax=$(show FileDescriptorStoreMax)" [ "$(show FileDescriptorStoreMax)" -ge 1060 ]
 
-# ---- the load: transient units of the container's own, so they outlive this shell's nsenter
+# ---- the load: transient units of the container's own, so they outlive this shell's nsenter.
+# --timeout 20: during the restart an idle connection is parked at once, but the next instance starts only when
+# the old one has exited, after its busy connections were served until --drain-timeout (10 s in the unit); a ping
+# sent meanwhile waits that long for its echo (RUNBOOK.md "Connections across reload, upgrade and restart").
 run_load() {  # NAME ECHO-LOAD-ARGS...
   local name=$1
   shift
   in_ct systemd-run --quiet --collect --unit="load-$name" --property=LimitNOFILE=65536 /bin/sh -c \
-    "exec /usr/local/bin/echo-load --port 7007 --json $* >/tmp/$name.json 2>/tmp/$name.err"
+    "exec /usr/local/bin/echo-load --port 7007 --json --timeout 20 $* >/tmp/$name.json 2>/tmp/$name.err"
 }
-run_load hold --mode hold -c 1000 --interval 1 -d 30
-run_load pingpong --mode pingpong -c 50 -d 30
-run_load stream --mode stream -c 10 -s 16K --window 256K -d 30
+run_load hold --mode hold -c 1000 --interval 1 -d 40
+run_load pingpong --mode pingpong -c 50 -d 40
+run_load stream --mode stream -c 10 -s 16K --window 256K -d 40
 established() { in_ct grep -q "1000 of 1000 connections established" /tmp/hold.err; }
 wait_until 20 established || die "echo-load did not establish its 1,000 connections"
 pass "1,000 idle, 50 ping-pong and 10 streaming connections open"
@@ -98,7 +101,7 @@ expect "restart: taken out of the store (NFileDescriptorStore=$(show NFileDescri
   wait_until 5 property_is NFileDescriptorStore 0
 journal | grep -E "stopping: |stopped: |serving .* kept" | sed 's/^/       /'
 
-# ---- the verdict of every connection, at the end of the load's 30 s
+# ---- the verdict of every connection, at the end of the load's 40 s
 loads_done() { for n in hold pingpong stream; do in_ct grep -q '"mode"' "/tmp/$n.json" || return 1; done; }
 wait_until 60 loads_done || fail "echo-load did not finish"
 field() { in_ct sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" "/tmp/$1.json"; }
