@@ -9,22 +9,28 @@
 # paragraph). Prints the difference when they disagree. Exit status: 0 they agree, 1 otherwise, 2 usage.
 set -euo pipefail
 export LC_ALL=C.UTF-8
+# A step that fails under set -e says which, rather than ending the check without a word.
+trap 'echo "check-man: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
 
 binary=${1:?usage: check-man.sh BINARY PAGE}
 page=${2:?usage: check-man.sh BINARY PAGE}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# Both awk programs read to the end rather than exit once past what they want: with pipefail, a reader that left
+# early fails the check whenever the writer still had output (status 141, SIGPIPE: seen on the man side, once the
+# page grew past the pipe's buffer).
 "$binary" --help | awk '
-  /^  --help, --version/ { exit }
+  /^  --help, --version/ { done = 1 }
+  done { next }
   /^  --/ { if (entry != "") print entry; sub(/^  /, ""); sub(/  \[/, " ["); entry = $0; next }
   /^    / && entry != "" { sub(/^ +/, ""); entry = entry " " $0 }
   END { if (entry != "") print entry }' >"$tmp/help"
 
 MANWIDTH=1000 man --nh --nj -l -P cat "$page" 2>"$tmp/warnings" | col -bx | awk '
   /^OPTIONS/ { inside = 1; next }
-  inside && /^[A-Z]/ { exit }
-  !inside { next }
+  inside && /^[A-Z]/ { inside = 0; past = 1 }
+  !inside || past { next }
   /^       -/ { flush(); sub(/^ +/, ""); flag = $0; text = ""; env = ""; next }
   /^              Environment: / { sub(/^ +Environment: /, ""); env = $0; next }
   /^              / && flag != "" { sub(/^ +/, ""); text = text (text == "" ? "" : " ") $0 }
