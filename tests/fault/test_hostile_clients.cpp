@@ -27,8 +27,8 @@ struct UnderLoad {
             server->port(), std::vector<std::string>{"--mode", "pingpong", "-c",
                                                      std::to_string(kLoadConnections), "-s", "256"});
         REQUIRE(test::eventually([&] { return established_on(server->port()) >= kLoadConnections; }, 10s));
-        // Established is the kernel's word; accepted is the workers': only then is a count of their descriptors
-        // a baseline (on a loaded machine some connections still wait in the backlog a moment).
+        // Established is the kernel's word; accepted is the workers': only then is a count of their
+        // descriptors a baseline (on a loaded machine some connections still wait in the backlog a moment).
         REQUIRE(test::eventually([&] { return worker_fds() >= fds_idle + kLoadConnections; }, 10s));
     }
     // Stops the load and checks it lost nothing, and that the workers are the same ones: nothing crashed.
