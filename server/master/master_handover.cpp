@@ -90,11 +90,18 @@ WorkerChannel* MasterLoop::room_for_one(const WorkerChannel* origin) {
     return best;
 }
 
+// On its way to the worker room_for_one() names, if any; `parcel` is left as it was when there is none.
+bool MasterLoop::send_where_room(Parcel& parcel, const WorkerChannel* origin) {
+    WorkerChannel* to = room_for_one(origin);
+    if (to == nullptr) return false;
+    to->out.push(std::move(parcel));
+    flush(*to);
+    return true;
+}
+
 void MasterLoop::place(Parcel parcel, WorkerChannel* origin) {
-    if (WorkerChannel* to = room_for_one(origin)) {
-        to->out.push(std::move(parcel));
+    if (send_where_room(parcel, origin)) {
         if (origin != nullptr) ++origin->placed;
-        flush(*to);
         return;
     }
     if (store(parcel)) return;
@@ -114,13 +121,8 @@ void MasterLoop::rehome_in_transit(WorkerChannel& gone) {
     std::vector<Parcel> parcels = gone.out.take_back();
     if (parcels.empty()) return;
     std::size_t placed = 0;
-    for (auto& p : parcels) {
-        if (WorkerChannel* to = room_for_one(&gone)) {
-            to->out.push(std::move(p));
-            flush(*to);
-            ++placed;
-        }
-    }
+    for (auto& p : parcels)
+        placed += send_where_room(p, &gone);
     // Untouched by the dead worker (ChannelWriter::take_back()), so sending them on loses and repeats
     // nothing; those with no room anywhere close with our copy, their clients see an orderly end of stream.
     spdlog::warn(
@@ -165,11 +167,8 @@ void MasterLoop::revive_stored() {
     std::size_t total = revived_.size();
     std::size_t placed = 0;
     for (auto& fd : revived_) {
-        if (WorkerChannel* to = room_for_one(nullptr)) {
-            to->out.push(Parcel{std::move(fd), {}, false});
-            flush(*to);
-            ++placed;
-        }
+        Parcel parcel{std::move(fd), {}, false};
+        placed += send_where_room(parcel, nullptr);
     }
     revived_.clear();
     notifier_.remove_stored(kStoredConnectionName);

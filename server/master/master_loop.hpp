@@ -71,6 +71,7 @@ class MasterLoop {
     void on_handed_over(WorkerChannel& from, std::uint64_t count);
     void place(Parcel parcel, WorkerChannel* origin);
     WorkerChannel* room_for_one(const WorkerChannel* origin);
+    bool send_where_room(Parcel& parcel, const WorkerChannel* origin);
     void hand_over(pid_t pid);
     void flush(WorkerChannel& channel);
     void rehome_in_transit(WorkerChannel& gone);
