@@ -63,6 +63,9 @@ Actions Supervisor::hand_to_successor(TimePoint now) {
                                           table_.size())));
     for (auto& w : table_.all())
         if (w.phase != WorkerPhase::Retiring) retire(w, "handing over to the new master", out);
+    // A hand-over takes well under a second; a worker wedged in one must not keep this master for ever.
+    TimePoint deadline = now + settings_.drain_timeout + kStopGrace;
+    kill_deadline_ = kill_deadline_ ? std::min(*kill_deadline_, deadline) : deadline;
     out.push_back(Action::of(Action::Kind::PublishStatus));
     reconcile(now, out);
     return out;

@@ -70,14 +70,12 @@ Supervisor::Table Supervisor::make_table() {
     cell(MasterState::Draining, E::SigTerm).text = "ignore, logged (already draining)";
     cell(MasterState::Draining, E::SigInt) = {&S::stop_fast, "fast stop → stopping (a second ^C)"};
     cell(MasterState::Draining, E::SigQuit) = {&S::stop_fast, "fast stop → stopping"};
-    // Upgrading: a stop's row without the stop deadline; a stop signal waits for the new master, which
-    // will be the main process in a moment (RUNBOOK.md "Connections across reload, upgrade and restart").
+    // Upgrading: a stop's row. A stop signal is not for this master any more: in a moment the new one is
+    // the main process, and stopping that one stops the service (docs/UPGRADE.md).
     for (E e : {E::SigTerm, E::SigInt, E::SigQuit})
-        cell(MasterState::Upgrading, e).text = "ignore, logged (the new master takes the stop)";
-    cell(MasterState::Upgrading, E::WorkerExit).text = "account; exit once none is left";
+        cell(MasterState::Upgrading, e).text = "ignore, logged (stop the new master instead)";
     cell(MasterState::Upgrading, E::WorkerReady).text = "record figures (it is handing over)";
-    cell(MasterState::Upgrading, E::StopDeadline).text = "ignore, logged (no stop deadline is set)";
-    cell(MasterState::Upgrading, E::StopDeadline).handler = &S::ignore;
+    cell(MasterState::Upgrading, E::StopDeadline).text = "SIGKILL every worker still handing over (exit 3)";
     return t;
 }
 
