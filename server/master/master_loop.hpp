@@ -149,6 +149,7 @@ class MasterLoop {
     std::optional<TimePoint> successor_deadline_;
     bool successor_ready_ = false;
     bool successor_hung_up_ = false;
+    std::vector<ChildExit> early_exits_;  // reaped before the new master's pid was known
     // The new master's channel to the master it replaces, until that one exits.
     std::optional<WorkerChannel> predecessor_;
     bool asked_predecessor_ = false;

@@ -74,6 +74,9 @@ void MasterLoop::on_successor(std::uint32_t events, TimePoint now) {
                 successor_->pid = static_cast<pid_t>(m.count);
                 spdlog::info("upgrade: new master started (pid {}); waiting for its workers",
                              successor_->pid);
+                // It may have exited, and been reaped, before the helper's word was read.
+                if (successor_exit(early_exits_, now)) return;
+                early_exits_.clear();
                 break;
             case MessageKind::SuccessorReady:
                 if (successor_ready_) break;
@@ -103,6 +106,15 @@ void MasterLoop::on_successor(std::uint32_t events, TimePoint now) {
 
 // Takes the new master's exit out of `exits`: the supervisor never saw it as a worker.
 bool MasterLoop::successor_exit(std::vector<ChildExit>& exits, TimePoint now) {
+    if (successor_ && successor_->pid == 0 && !exits.empty()) {
+        // Its pid not known yet: the helper's word is read first if it is there, else these exits are kept
+        // until it is (a reaped pid may be reused, but not before the helper has said the new one).
+        on_successor(0, now);
+        if (successor_ && successor_->pid == 0) {
+            early_exits_.insert(early_exits_.end(), exits.begin(), exits.end());
+            return false;
+        }
+    }
     if (!successor_ || successor_->pid == 0) return false;
     auto it = std::find_if(exits.begin(), exits.end(), [&](auto& e) { return e.pid == successor_->pid; });
     if (it == exits.end()) return false;

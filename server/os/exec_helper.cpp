@@ -161,6 +161,8 @@ bool serve_one(int sock, const Recorded& r) {
     // R18's rule for a worker: it dies with its master, even if the master died before this took hold.
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);  // EINVAL only: cannot be
     if (getppid() != master) _exit(0);
+    // Told apart from the workers in ps and /proc/PID/comm (and by the tests that count workers).
+    (void)prctl(PR_SET_NAME, "echo-exec");  // cannot fail for a string argument
     std::array<int, 2> keep = {sock, journal_socket_fd()};
     (void)close_inherited_fds(keep);  // a failure leaves an fd open in an idle process: harmless
     sigset_t all;

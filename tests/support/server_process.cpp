@@ -145,7 +145,8 @@ ServerProcess::ServerProcess(ServerOptions options) {
             if (count > kMaxPassed) _exit(125);
             int copies[kMaxPassed];
             for (int i = 0; i < count; ++i)
-                copies[i] = fcntl(options.pass_fds[static_cast<std::size_t>(i)].first, F_DUPFD_CLOEXEC, 3 + count);
+                copies[i] =
+                    fcntl(options.pass_fds[static_cast<std::size_t>(i)].first, F_DUPFD_CLOEXEC, 3 + count);
             for (int i = 0; i < count; ++i)
                 dup2(copies[i], 3 + i);  // dup2 clears FD_CLOEXEC; the copies close at exec
 
@@ -335,7 +336,8 @@ bool ServerProcess::wait_notify(const std::string& line, Duration timeout) {
 
 bool ServerProcess::wait_ready(Duration timeout) {
     // Without a notify socket the ready line is the signal (the master logs it as it sends READY=1).
-    if (notify_ ? !wait_notify("READY=1", timeout) : wait_for_log("] info: ready: ", timeout) < 0) return false;
+    if (notify_ ? !wait_notify("READY=1", timeout) : wait_for_log("] info: ready: ", timeout) < 0)
+        return false;
     auto addresses = listening_addresses(log());
     if (!addresses.empty()) port_ = addresses.front().port();
     return true;
@@ -343,13 +345,20 @@ bool ServerProcess::wait_ready(Duration timeout) {
 
 namespace {
 constexpr const char* kMetricsComm = "echo-metrics";  // what the metrics process names itself
+constexpr const char* kExecHelperComm = "echo-exec";  // and the exec helper (R61)
 }  // namespace
 
 std::vector<pid_t> ServerProcess::workers() const {
     std::vector<pid_t> out;
     for (pid_t child : children_of(pid_))
-        if (comm(child) != kMetricsComm) out.push_back(child);
+        if (auto c = comm(child); c != kMetricsComm && c != kExecHelperComm) out.push_back(child);
     return out;
+}
+
+std::optional<pid_t> ServerProcess::exec_helper() const {
+    for (pid_t child : children_of(pid_))
+        if (comm(child) == kExecHelperComm) return child;
+    return std::nullopt;
 }
 
 std::optional<pid_t> ServerProcess::metrics_process() const {

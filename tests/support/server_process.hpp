@@ -39,7 +39,7 @@ struct ServerOptions {
     std::optional<rlim_t> nproc_hard;  // hard limit; defaults to the soft one
     bool journal_stream = false;       // set JOURNAL_STREAM to the log file, as systemd does for the journal
     bool capture_stdout = false;       // stdout into the log too (a tool that reports there, like echo-load)
-    bool no_notify_socket = false;     // no NOTIFY_SOCKET: as started outside systemd (readiness from the log)
+    bool no_notify_socket = false;  // no NOTIFY_SOCKET: as started outside systemd (readiness from the log)
 };
 
 struct RunResult {
@@ -74,7 +74,9 @@ class ServerProcess {
     // READY=1 and the port of the first "listening on ADDR:PORT" line.
     bool wait_ready(Duration timeout = 20s);
     std::uint16_t port() const { return port_; }
-    // The master's children but its metrics process (comm "echo-metrics"): the workers.
+    // Its exec helper (comm "echo-exec", R61), once it has named itself.
+    std::optional<pid_t> exec_helper() const;
+    // The master's children but its metrics process (comm "echo-metrics") and its exec helper: the workers.
     std::vector<pid_t> workers() const;
     // Its metrics process (--metrics-listen), once it has named itself.
     std::optional<pid_t> metrics_process() const;
