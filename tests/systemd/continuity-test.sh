@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# continuity-test.sh: connections across reload and restart under a real systemd 252 (R60, R62, R63).
+# continuity-test.sh: connections across reload, restart and upgrade under a real systemd 252 (R60-R63).
 #
 # Usage: continuity-test.sh BUILD_DIR SOURCE_DIR
 #   Installs BUILD_DIR into a container booted as tests/systemd/nspawn-test.sh does, with BUILD_DIR's echo-load,
 #   and runs in it 1,000 idle connections (a ping a second), 50 ping-pong and 10 streaming ones, none with
 #   --reconnect, through `systemctl reload` (hand-over) and `systemctl restart` (the file descriptor store: a new
-#   master, the same connections); then `systemctl stop`, after which what was stored is closed by systemd. Checks
+#   master, the same connections) and a binary upgrade (the binary replaced, `systemctl reload`: a new master
+#   takes every connection, R61; then a binary that exits at once: the service keeps serving); then `systemctl stop`, after which what was stored is closed by systemd. Checks
 #   that nothing was dropped or mismatched, the journal's account, NotifyAccess=main and the exposure score.
 # Needs root, systemd-container, debootstrap. Never skips.
 # The scripts run inside the container are single-quoted on purpose: they expand there, not here.
@@ -71,9 +72,9 @@ run_load() {  # NAME ECHO-LOAD-ARGS...
   in_ct systemd-run --quiet --collect --unit="load-$name" --property=LimitNOFILE=65536 /bin/sh -c \
     "exec /usr/local/bin/echo-load --port 7007 --json $* >/tmp/$name.json 2>/tmp/$name.err"
 }
-run_load hold --mode hold -c 1000 --interval 1 -d 30
-run_load pingpong --mode pingpong -c 50 -d 30
-run_load stream --mode stream -c 10 -s 16K --window 256K -d 30
+run_load hold --mode hold -c 1000 --interval 1 -d 50
+run_load pingpong --mode pingpong -c 50 -d 50
+run_load stream --mode stream -c 10 -s 16K --window 256K -d 50
 established() { in_ct grep -q "1000 of 1000 connections established" /tmp/hold.err; }
 wait_until 20 established || die "echo-load did not establish its 1,000 connections"
 pass "1,000 idle, 50 ping-pong and 10 streaming connections open"
@@ -98,7 +99,34 @@ expect "restart: taken out of the store (NFileDescriptorStore=$(show NFileDescri
   wait_until 5 property_is NFileDescriptorStore 0
 journal | grep -E "stopping: |stopped: |serving .* kept" | sed 's/^/       /'
 
-# ---- the verdict of every connection, at the end of the load's 30 s
+# ---- upgrade: the binary replaced as dpkg does (a new file renamed over it), then systemctl reload (R61)
+in_ct sh -c 'cp -p /usr/bin/echo-hardened /usr/bin/echo-hardened.new && touch /usr/bin/echo-hardened.new &&
+  mv /usr/bin/echo-hardened.new /usr/bin/echo-hardened' || die "cannot replace the binary"
+in_ct timeout 60 systemctl reload "$unit" || fail "systemctl reload (upgrade) returned an error"
+third=$(show MainPID)
+expect "upgrade: a new master ($second -> $third), active" \
+  [ "$third" != "$second" -a "$(show ActiveState)" = active ]
+expect "upgrade: the new master says it runs, with its version and pid" \
+  wait_until 10 journal_has "upgrade: now running echo-hardened [^ ]+ \(pid $third\)"
+gone() { ! in_ct test -e "/proc/$1"; }
+expect "upgrade: the old master ($second) is gone" wait_until 10 gone "$second"
+upgraded_status() { in_ct systemctl status --no-pager "$unit" | grep -q 'Status: "echo-hardened .* (upgraded)'; }
+expect "upgrade: systemctl status shows the new master's STATUS=" wait_until 5 upgraded_status
+expect "upgrade: NotifyAccess=main took the new master's messages (no \"reception only permitted\")" \
+  bash -c '! grep -q "reception only permitted" <<<"$1"' _ "$(in_ct journalctl --no-pager -o cat -u "$unit" -t systemd)"
+journal | grep -E "upgrade: " | sed 's/^/       /'
+
+# ---- a new binary that fails at once: the service keeps serving with the running one (R61)
+in_ct sh -c 'cp -p /usr/bin/echo-hardened /tmp/echo-hardened.good && printf "#!/bin/sh\nexit 1\n" >/usr/bin/eh.new &&
+  chmod 0755 /usr/bin/eh.new && mv /usr/bin/eh.new /usr/bin/echo-hardened' || die "cannot install the bad binary"
+in_ct timeout 60 systemctl reload "$unit" || fail "systemctl reload (bad upgrade) returned an error"
+expect "bad upgrade: the failure is in the journal" wait_until 10 journal_has "upgrade failed: .* still serving"
+expect "bad upgrade: same master ($third), active" [ "$(show MainPID)" = "$third" -a "$(show ActiveState)" = active ]
+failed_status() { in_ct systemctl status --no-pager "$unit" | grep -q 'Status: "upgrade failed'; }
+expect "bad upgrade: systemctl status says so" wait_until 5 failed_status
+in_ct cp -p /tmp/echo-hardened.good /usr/bin/echo-hardened
+
+# ---- the verdict of every connection, at the end of the load's 50 s
 loads_done() { for n in hold pingpong stream; do in_ct grep -q '"mode"' "/tmp/$n.json" || return 1; done; }
 wait_until 60 loads_done || fail "echo-load did not finish"
 field() { in_ct sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" "/tmp/$1.json"; }
