@@ -96,7 +96,13 @@ void MasterLoop::on_successor(std::uint32_t events, TimePoint now) {
     // more can go to it.
     (void)epoll_.remove(successor_->fd.get());  // cannot fail for a registered fd
     successor_hung_up_ = true;
-    if (!successor_ready_) return;  // the reaped status says why it failed
+    if (!successor_ready_)
+        return upgrade_failed(
+            successor_->pid > 0
+                ? fmt::format("the new master (pid {}) exited before it was ready (its own lines say why)",
+                              successor_->pid)
+                : std::string("the new master could not be started (the exec helper's lines say why)"),
+            now);
     std::vector<Parcel> lost = successor_->out.take_back();
     spdlog::error(
         "upgrade: the new master (pid {}) went away during the hand-over; {} connection(s) on their "

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -145,15 +146,31 @@ bool serve_one(int sock, const Recorded& r) {
         order.push_back(fds[i].get());
     order.push_back(fds[0].get());
     names.resize(fds.size() - 1, "unknown");
-    // CLONE_PARENT: the new master is the old master's child, so the old master reaps it and knows at once
-    // that it failed; this helper stays for the next attempt.
-    long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0);
-    if (pid == 0) become_successor(r, order, names);
-    if (pid < 0) spdlog::error("exec helper: clone() failed: {}", errno_text(-errno));
-    ChannelWriter say(false);
-    say.push(MessageKind::SuccessorStarted, pid > 0 ? static_cast<std::uint64_t>(pid) : 0);
-    if (int e = say.flush(fds[0].get()); e < 0)
-        spdlog::error("exec helper: cannot tell the master pid {}: {}", pid, errno_text(e));
+    // A double fork: the new master is orphaned at once and adopted by the service manager (PID 1, or the
+    // nearest subreaper), so after MAINPID= systemd supervises a child of its own. A main process that is not
+    // its child systemd cannot wait for ("Supervising process N which is not our child"), and its stop then
+    // SIGKILLs it at once, losing R62's graceful stop. The old master learns of a failure from the upgrade
+    // channel's hang-up.
+    pid_t middle = fork();
+    if (middle == 0) {
+        pid_t pid = fork();
+        if (pid == 0) become_successor(r, order, names);
+        if (pid < 0) dprintf(2, "echo-hardened upgrade: fork() failed: %s\n", strerror(errno));
+        ChannelWriter say(false);
+        say.push(MessageKind::SuccessorStarted, pid > 0 ? static_cast<std::uint64_t>(pid) : 0);
+        if (int e = say.flush(fds[0].get()); e < 0)
+            dprintf(2, "echo-hardened upgrade: cannot tell the master pid %d: %s\n", pid, strerror(-e));
+        _exit(0);
+    }
+    if (middle < 0) {
+        spdlog::error("exec helper: fork() failed: {}", errno_text(-errno));
+        ChannelWriter say(false);
+        say.push(MessageKind::SuccessorStarted, 0);
+        (void)say.flush(fds[0].get());  // a master that cannot hear this hears the channel's hang-up instead
+    } else {
+        while (waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    }
     return true;
 }
 

@@ -41,10 +41,10 @@ class ExecHelper {
     // The file at path() is no longer the one this master was started from. Never true if it cannot be
     // stat()ed (mid-replacement, or removed): that is not a binary to run.
     bool binary_changed() const;
-    // Asks for a new master: the helper starts it as a child of the master (CLONE_PARENT) with `upgrade` as
-    // its ECHO_UPGRADE_FD and the listeners as systemd passes them (fds 3, 4, ..., LISTEN_FDNAMES= their
-    // names), then says on `upgrade` the new master's pid (MessageKind::SuccessorStarted; 0: it could not
-    // start one). -errno if the request could not be sent.
+    // Asks for a new master: the helper starts it (a double fork: the service manager adopts it) with
+    // `upgrade` as its ECHO_UPGRADE_FD and the listeners as systemd passes them (fds 3, 4, ...,
+    // LISTEN_FDNAMES= their names), then says on `upgrade` the new master's pid
+    // (MessageKind::SuccessorStarted; 0: it could not start one). -errno if the request could not be sent.
     int request_exec(int upgrade, const std::vector<std::pair<int, std::string>>& listeners) const;
 
   private:
