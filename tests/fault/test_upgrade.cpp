@@ -130,6 +130,10 @@ TEST_CASE(
     CHECK(reloading >= 0);
     CHECK(main_pid > reloading);
     CHECK(find_note(notes, "READY=1", main_pid) > main_pid);
+    // The new master's own STATUS= names the version it runs (systemctl status shows it).
+    CHECK(std::any_of(notes.begin() + std::max(main_pid, 0L), notes.end(), [](const std::string& n) {
+        return n.rfind("STATUS=echo-hardened ", 0) == 0 && n.find(" (upgraded); ") != std::string::npos;
+    }));
     const std::string log = server->log();
     CHECK(log.find("upgrade: handed ") != std::string::npos);
     CHECK(log.find("upgrade failed") == std::string::npos);
