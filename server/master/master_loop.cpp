@@ -274,7 +274,6 @@ void MasterLoop::reap(int cause, TimePoint now) {
     if (std::any_of(exits.begin(), exits.end(), [](auto& e) { return killed_by_sigkill(e.status); }))
         oom_kills = oom_kills_.new_kills();
     metrics_.take_exit(exits, now);  // not a worker: the supervisor never hears of it
-    successor_exit(exits, now);      // nor is the new master of an upgrade
     if (auto it =
             std::find_if(exits.begin(), exits.end(), [&](auto& e) { return e.pid == exec_helper_.pid(); });
         it != exits.end()) {

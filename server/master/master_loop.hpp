@@ -97,7 +97,6 @@ class MasterLoop {
     bool start_upgrade(TimePoint now);
     void on_successor(std::uint32_t events, TimePoint now);
     void upgrade_failed(const std::string& why, TimePoint now);
-    bool successor_exit(std::vector<ChildExit>& exits, TimePoint now);
     void check_upgrade_deadline(TimePoint now);
     bool successor_owes() const;
     void finish_upgrade();
@@ -149,7 +148,6 @@ class MasterLoop {
     std::optional<TimePoint> successor_deadline_;
     bool successor_ready_ = false;
     bool successor_hung_up_ = false;
-    std::vector<ChildExit> early_exits_;  // reaped before the new master's pid was known
     // The new master's channel to the master it replaces, until that one exits.
     std::optional<WorkerChannel> predecessor_;
     bool asked_predecessor_ = false;

@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cerrno>
 
 #include "base/log.hpp"
@@ -74,9 +73,6 @@ void MasterLoop::on_successor(std::uint32_t events, TimePoint now) {
                 successor_->pid = static_cast<pid_t>(m.count);
                 spdlog::info("upgrade: new master started (pid {}); waiting for its workers",
                              successor_->pid);
-                // It may have exited, and been reaped, before the helper's word was read.
-                if (successor_exit(early_exits_, now)) return;
-                early_exits_.clear();
                 break;
             case MessageKind::SuccessorReady:
                 if (successor_ready_) break;
@@ -92,8 +88,8 @@ void MasterLoop::on_successor(std::uint32_t events, TimePoint now) {
         }
     }
     if (!successor_ || !(events & (EPOLLHUP | EPOLLERR))) return;
-    // Its end closed: it exited (its status comes with SIGCHLD) or broke the protocol; either way nothing
-    // more can go to it.
+    // Its end closed: it exited (it is not our child: its own lines say why) or broke the protocol; either
+    // way nothing more can go to it.
     (void)epoll_.remove(successor_->fd.get());  // cannot fail for a registered fd
     successor_hung_up_ = true;
     if (!successor_ready_)
@@ -110,38 +106,10 @@ void MasterLoop::on_successor(std::uint32_t events, TimePoint now) {
         successor_->pid, lost.size());
 }
 
-// Takes the new master's exit out of `exits`: the supervisor never saw it as a worker.
-bool MasterLoop::successor_exit(std::vector<ChildExit>& exits, TimePoint now) {
-    if (successor_ && successor_->pid == 0 && !exits.empty()) {
-        // Its pid not known yet: the helper's word is read first if it is there, else these exits are kept
-        // until it is (a reaped pid may be reused, but not before the helper has said the new one).
-        on_successor(0, now);
-        if (successor_ && successor_->pid == 0) {
-            early_exits_.insert(early_exits_.end(), exits.begin(), exits.end());
-            return false;
-        }
-    }
-    if (!successor_ || successor_->pid == 0) return false;
-    auto it = std::find_if(exits.begin(), exits.end(), [&](auto& e) { return e.pid == successor_->pid; });
-    if (it == exits.end()) return false;
-    int status = it->status;
-    exits.erase(it);
-    if (!successor_ready_) {
-        upgrade_failed(fmt::format("the new master (pid {}) {} before it was ready", successor_->pid,
-                                   describe_exit(status)),
-                       now);
-    } else {
-        spdlog::error("upgrade: the new master (pid {}) {} after taking connections over", successor_->pid,
-                      describe_exit(status));
-        successor_.reset();
-    }
-    return true;
-}
-
 void MasterLoop::check_upgrade_deadline(TimePoint now) {
     if (!successor_deadline_ || now < *successor_deadline_) return;
     pid_t pid = successor_ ? successor_->pid : 0;
-    if (pid > 0) (void)kill(pid, SIGKILL);  // ESRCH: it exited already; reaped as a stray child
+    if (pid > 0) (void)kill(pid, SIGKILL);  // ESRCH: it exited already
     upgrade_failed(fmt::format("the new master (pid {}) was not ready within {:.0f}s; killed it", pid,
                                to_seconds(kSuccessorReadyTimeout)),
                    now);

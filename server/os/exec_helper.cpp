@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <linux/limits.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
