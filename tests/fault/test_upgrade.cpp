@@ -154,6 +154,7 @@ TEST_CASE("upgrade: a new binary that exits at once leaves the old master servin
     auto idle = open_idle(server->port(), 200, verified);
     REQUIRE(idle.size() == 200);
     LoadRun pingpong(server->port(), {"--mode", "pingpong", "-c", "10"});
+    REQUIRE(test::eventually([&] { return established_on(server->port()) >= 210; }, 10s));
 
     binary.replace_with_script("#!/bin/sh\nexit 1\n");
     server->signal(SIGHUP);
