@@ -82,6 +82,7 @@ for p in "$pid" $children; do
   [[ -r /proc/$p/limits ]] || continue  # a worker that exited since the listing
   role=worker
   [[ $p == "$pid" ]] && role=master
+  [[ $(cat "/proc/$p/comm" 2>/dev/null) == echo-exec ]] && role=exec  # the exec helper (R61): same limits
   read -r nproc_soft nproc_hard < <(limit "$p" "Max processes")
   read -r stack_soft stack_hard < <(limit "$p" "Max stack size")
   # Rss of the [stack] mapping: the pages this process's stack has ever touched (they are never given back).

@@ -72,7 +72,9 @@ in_ct systemctl show -p NRestarts -p MainPID -p ActiveState "$unit"
 # ---- 2. a stop that has to kill
 check "the new master has its workers" wait_until 10 has_workers
 main=$(show MainPID)
-worker=$(in_ct cat "/proc/$main/task/$main/children" | awk '{print $1}')
+# The first child that is a worker: not the exec helper (comm "echo-exec", R61).
+worker=$(in_ct bash -c 'for c in $(cat "/proc/$1/task/$1/children"); do
+  [ "$(cat "/proc/$c/comm")" = echo-exec ] || { echo "$c"; exit; }; done' _ "$main")
 echo
 echo "== 2. a worker that cannot drain: kill -STOP $worker; systemctl stop $unit"
 in_ct kill -STOP "$worker"

@@ -1,7 +1,9 @@
 // main.cpp: parse the configuration, check the limits, block the signals, open the listeners, bind the
 // worker's body and run the master.
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include "config/config.hpp"
 #include "master/master.hpp"
 #include "metrics/metrics_process.hpp"
+#include "os/exec_helper.hpp"
 #include "os/listener.hpp"
 #include "os/privileges.hpp"
 #include "os/rlimits.hpp"
@@ -30,6 +33,24 @@ unsigned usable_cpus() {
     if (sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? static_cast<unsigned>(n) : 1;
+}
+
+// Started by an upgrade (R61): the channel to the master this one replaces, named by ECHO_UPGRADE_FD (and
+// unset, so no child sees it). Anything but an inherited socket there is ignored: a plain start.
+echo::UniqueFd take_upgrade_channel() {
+    const char* value = std::getenv(echo::kUpgradeFdVariable);
+    if (value == nullptr) return {};
+    char* end = nullptr;
+    long fd = std::strtol(value, &end, 10);
+    unsetenv(echo::kUpgradeFdVariable);
+    struct stat st {};
+    if (end == value || *end != '\0' || fd < 3 || fd > 65535 || fstat(static_cast<int>(fd), &st) < 0 ||
+        !S_ISSOCK(st.st_mode)) {
+        spdlog::warn("{}={} is not an inherited socket; starting as usual", echo::kUpgradeFdVariable, value);
+        return {};
+    }
+    (void)fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);  // EBADF only, excluded by fstat() above
+    return echo::UniqueFd(static_cast<int>(fd));
 }
 
 }  // namespace
@@ -66,6 +87,7 @@ int main(int argc, char** argv) {
         spdlog::critical("{}", why);
         return kExitLimits;
     }
+    UniqueFd predecessor = take_upgrade_channel();
     // Who to become when started as root (R99): settled before anything is bound, a missing user is exit 2.
     const DropPlan drop = plan_drop(config);
     if (drop.exit_code >= 0) return drop.exit_code;
@@ -86,8 +108,15 @@ int main(int argc, char** argv) {
     // Root is needed no more once the sockets are open: started as root, the master becomes an unprivileged
     // user here, before its filter, so no filter admits setuid (R99, docs/PRIVILEGES.md).
     const bool metrics = listeners->metrics.has_value() && shared_board != nullptr;
+    // The exec helper (R61) runs as the user the master runs as, before Landlock and the filter, which its
+    // children would inherit and which admit no execve() (docs/UPGRADE.md).
+    ExecHelper exec_helper;
+    auto fork_exec_helper = [&] { exec_helper = ExecHelper::start(argc, argv); };
     Unprivileged unprivileged;
-    if (drop.to) unprivileged = become_unprivileged(*drop.to, config, metrics);
+    if (drop.to)
+        unprivileged = become_unprivileged(*drop.to, config, metrics, fork_exec_helper);
+    else
+        fork_exec_helper();
     if (unprivileged.exit_code >= 0) return unprivileged.exit_code;
     if (!install_master_filter(seccomp)) return kExitFailure;
 
@@ -122,6 +151,6 @@ int main(int argc, char** argv) {
         };
     }
     return run_master({std::move(config), std::move(listeners).value(), std::move(worker_body), shared_board,
-                       std::move(reload), std::move(metrics_body), std::move(oom_score),
-                       std::move(oom_kills)});
+                       std::move(reload), std::move(metrics_body), std::move(oom_score), std::move(oom_kills),
+                       std::move(exec_helper), std::move(predecessor)});
 }

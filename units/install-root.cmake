@@ -35,7 +35,7 @@ string(STRIP "${written}" written)
 string(REPLACE "\n" ";" written "${written}")
 list(LENGTH written count)
 math(EXPR count "${count} - 2")
-message(STATUS "Installing: ${destdir}${ECHO_ROOT_DIR} (mount points for the binary and ${count} libraries)")
+message(STATUS "Installing: ${destdir}${ECHO_ROOT_DIR} (a copy of the binary, mount points for ${count} libraries)")
 message(STATUS "Installing: ${destdir}${ECHO_UNIT_DIR}/echo-hardened.service.d/root.conf")
 # So that install_manifest.txt (and an uninstall from it) knows these files too.
 list(APPEND CMAKE_INSTALL_MANIFEST_FILES ${written})

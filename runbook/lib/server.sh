@@ -158,8 +158,15 @@ server_stop() {
 
 # state_of PID: the process's state letter (R, S, T, Z, ...) from /proc/PID/stat, "gone" once it has left the table.
 state_of() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo gone; }
-# children_of PID: its children's pids (a master's workers, zombies included) on one line, nothing if it is gone.
-children_of() { xargs 2>/dev/null <"/proc/$1/task/$1/children" || true; }
+# children_of PID: its children's pids (a master's workers, zombies included) on one line, nothing if it is gone;
+# not a master's exec helper (comm "echo-exec", R61), which serves no connection.
+children_of() {
+  local c out=()
+  for c in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+    [[ $(cat "/proc/$c/comm" 2>/dev/null) == echo-exec ]] || out+=("$c")
+  done
+  echo "${out[*]}"
+}
 # descendants_of PID: PID and every process below it, one per line, from one ps listing (a server that forks one
 # process per connection may have 10,000 of them).
 descendants_of() {

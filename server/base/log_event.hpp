@@ -27,6 +27,8 @@ enum class LogEvent {
     StragglersKilled,  // a worker outlived the stop deadline: SIGKILL
     SeccompKill,       // a worker died of SIGSYS: a system call outside seccomp/policy.txt
     OomKill,           // a worker died of SIGKILL that its memory cgroup counted as an OOM kill (R96)
+    UpgradeDone,       // a new binary's master took every connection over and is the main process (R61)
+    UpgradeFailed,     // a new binary's master did not start or get ready: the running one keeps serving
 };
 
 struct LogEventInfo {
@@ -35,7 +37,7 @@ struct LogEventInfo {
     std::string_view message_id;  // 32 lowercase hex digits, as journalctl prints MESSAGE_ID=
 };
 
-inline constexpr std::array<LogEventInfo, 11> kLogEvents = {{
+inline constexpr std::array<LogEventInfo, 13> kLogEvents = {{
     {LogEvent::Ready, "ready", "ccc5806e42144d05b2232dc44768a435"},
     {LogEvent::WorkerDied, "worker died unexpectedly", "9f8f32079a3947cdb006f0110d7b2346"},
     {LogEvent::CrashLoop, "crash loop", "c7298428864c4f8798dded453cdea649"},
@@ -47,6 +49,8 @@ inline constexpr std::array<LogEventInfo, 11> kLogEvents = {{
     {LogEvent::StragglersKilled, "stragglers killed", "9eb3675a23464dccafcdb16d7cf487f0"},
     {LogEvent::SeccompKill, "seccomp kill", "daa9eafa13a8416892a563d5f1169870"},
     {LogEvent::OomKill, "OOM kill", "2ad1df7cf435403a80221fd4ea476cf9"},
+    {LogEvent::UpgradeDone, "upgrade done", "cfc7fe12f22a49c3af563fb4e9909f18"},
+    {LogEvent::UpgradeFailed, "upgrade failed", "4d0510e4af5344f59fc37522dec59831"},
 }};
 
 // The MESSAGE_ID= of `event`, empty for LogEvent::None.

@@ -7,6 +7,7 @@
 #include "base/unique_fd.hpp"
 #include "config/config.hpp"
 #include "master/metrics_keeper.hpp"
+#include "os/exec_helper.hpp"
 #include "os/listener.hpp"
 #include "os/oom_kills.hpp"
 #include "os/oom_score.hpp"
@@ -40,6 +41,10 @@ struct MasterSetup {
     // the count that tells an OOM kill from another SIGKILL.
     OomScore oom_score;
     OomKillCounter oom_kills;
+    // Binary upgrade (R61, docs/UPGRADE.md): the helper that can start a new binary (not running: no
+    // upgrades), and, in a master started by an upgrade, its channel to the master it replaces.
+    ExecHelper exec_helper;
+    UniqueFd predecessor;
 };
 
 // Runs until the workers are gone after a stop; returns the master's exit status (exit_codes.hpp).

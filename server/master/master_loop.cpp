@@ -41,11 +41,20 @@ int MasterLoop::run(TimePoint now) {
     }
     for (const auto& l : listeners_)
         spdlog::info("listening on {}{}", l.name, from_systemd_ ? " (passed by systemd)" : "");
+    if (predecessor_) {
+        // Started by an upgrade (R61): silent towards systemd until the old master has named us main.
+        notifier_.hold(true);
+        if (int e = epoll_.add(predecessor_->fd.get(), EPOLLIN, {Source::Channel, kPredecessorChannelId});
+            e < 0) {
+            spdlog::critical("epoll_ctl() failed for the upgrade channel: {}", errno_text(e));
+            return kExitFailure;  // the old master sees the exit and keeps serving
+        }
+    }
     if (notifier_.watchdog_interval()) next_watchdog_ = now;
     execute(supervisor_.start(now), now);
 
     std::array<epoll_event, 64> events;
-    while (!supervisor_.finished()) {
+    while (!done()) {
         metrics_.tick(now);
         publish_status(now, false);
         arm_timer();
@@ -62,7 +71,7 @@ int MasterLoop::run(TimePoint now) {
                          to_seconds(now - *expected_wake_));
             supervisor_.restart_heartbeat_windows(now);
         }
-        for (int i = 0; i < n && !supervisor_.finished(); ++i) {
+        for (int i = 0; i < n && !done(); ++i) {
             const auto& ev = events[static_cast<std::size_t>(i)];
             EventTag tag = tag_of(ev);
             switch (tag.source) {
@@ -92,6 +101,7 @@ int MasterLoop::run(TimePoint now) {
             store_full_ > 0
                 ? fmt::format("; {} more drained instead (--fd-store {})", store_full_, config_.fd_store)
                 : "");
+    finish_upgrade();
     int code = supervisor_.exit_code();
     spdlog::info("master exiting with status {}", code);
     return code;
@@ -123,6 +133,7 @@ void MasterLoop::on_timer(TimePoint now) {
         if (it != channels_.end()) drain_channel(*it, now);
     }
     execute(supervisor_.on_tick(now), now);
+    check_upgrade_deadline(now);
     if (next_watchdog_ && now >= *next_watchdog_) {
         // Sent from the loop itself: a master wedged anywhere stops sending and systemd restarts it (R31).
         notifier_.watchdog();
@@ -131,6 +142,8 @@ void MasterLoop::on_timer(TimePoint now) {
 }
 
 void MasterLoop::on_channel(std::uint32_t id, std::uint32_t events, TimePoint now) {
+    if (id == kSuccessorChannelId) return on_successor(events, now);
+    if (id == kPredecessorChannelId) return on_predecessor(events, now);
     auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.id == id; });
     if (it == channels_.end()) return;
     pid_t pid = it->pid;
@@ -205,6 +218,7 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
                 listeners_.clear();
                 break;
             case Action::Kind::NotifyReady:
+                if (ask_predecessor()) break;  // a new master's first: the old master is still main
                 notifier_.ready();
                 revive_stored();
                 break;
@@ -260,6 +274,13 @@ void MasterLoop::reap(int cause, TimePoint now) {
     if (std::any_of(exits.begin(), exits.end(), [](auto& e) { return killed_by_sigkill(e.status); }))
         oom_kills = oom_kills_.new_kills();
     metrics_.take_exit(exits, now);  // not a worker: the supervisor never hears of it
+    if (auto it =
+            std::find_if(exits.begin(), exits.end(), [&](auto& e) { return e.pid == exec_helper_.pid(); });
+        it != exits.end()) {
+        spdlog::warn("the exec helper (pid {}) {}: no binary upgrade on SIGHUP any more", it->pid,
+                     describe_exit(it->status));
+        exits.erase(it);
+    }
     for (const auto& exit : exits) {
         auto it =
             std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.pid == exit.pid; });
@@ -271,6 +292,7 @@ void MasterLoop::reap(int cause, TimePoint now) {
 }
 
 void MasterLoop::reload(TimePoint now) {
+    if (start_upgrade(now)) return;  // a replaced binary: an upgrade instead (R61)
     ParsedConfig parsed = reload_();
     if (!parsed.error.empty()) return execute(supervisor_.on_reload_failed(parsed.error, now), now);
     Config next = std::move(parsed.config);
@@ -317,7 +339,7 @@ void MasterLoop::publish_status(TimePoint now, bool force) {
     status_pending_ = !force && now < next_status_;
     if (status_pending_) return;
     refresh_figures();
-    notifier_.status(supervisor_.status_line());
+    notifier_.status(status_note_ + supervisor_.status_line());
     next_status_ = now + kStatusInterval;
 }
 
@@ -328,6 +350,7 @@ void MasterLoop::arm_timer() {
     };
     consider(next_watchdog_);
     consider(metrics_.next_deadline());
+    consider(successor_deadline_);
     if (status_pending_) consider(next_status_);
     expected_wake_ = next;
     if (int r = timer_.arm(next); r < 0)

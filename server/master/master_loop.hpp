@@ -14,6 +14,7 @@
 #include "master/supervisor.hpp"
 #include "os/channel.hpp"
 #include "os/epoll.hpp"
+#include "os/reaper.hpp"
 #include "os/timer_fd.hpp"
 
 namespace echo {
@@ -38,6 +39,10 @@ struct WorkerChannel {
     std::uint64_t returned = 0;  // and how many came back to it, there being no room anywhere
 };
 
+// The epoll tags of the upgrade channels (R61): never a worker's, whose ids count up from 0.
+inline constexpr std::uint32_t kSuccessorChannelId = 0xffffffffu;
+inline constexpr std::uint32_t kPredecessorChannelId = 0xfffffffeu;
+
 class MasterLoop {
   public:
     MasterLoop(MasterSetup setup, Epoll epoll, SignalFd signals, TimerFd timer)
@@ -55,7 +60,12 @@ class MasterLoop {
           oom_score_(std::move(setup.oom_score)),
           oom_kills_(std::move(setup.oom_kills)),
           supervisor_(supervisor_settings(config_), describe(listeners_)),
-          metrics_(std::move(setup.metrics_body), epoll_, &oom_score_) {}
+          metrics_(std::move(setup.metrics_body), epoll_, &oom_score_),
+          exec_helper_(std::move(setup.exec_helper)) {
+        if (setup.predecessor.valid())
+            predecessor_.emplace(
+                WorkerChannel{0, std::move(setup.predecessor), kPredecessorChannelId, std::nullopt});
+    }
 
     int run(TimePoint now);
 
@@ -81,6 +91,19 @@ class MasterLoop {
     bool store(Parcel& parcel);
     void flush_store();
     void revive_stored();
+
+    // Binary upgrade (master_upgrade.cpp, R61). The old master's side: is SIGHUP an upgrade, start it,
+    // hear from the new master, fail safely; the new master's side: ask for the connections, adopt them,
+    // become the main process once the old master has gone.
+    bool start_upgrade(TimePoint now);
+    void on_successor(std::uint32_t events, TimePoint now);
+    void upgrade_failed(const std::string& why, TimePoint now);
+    void check_upgrade_deadline(TimePoint now);
+    bool successor_owes() const;
+    void finish_upgrade();
+    bool ask_predecessor();
+    void on_predecessor(std::uint32_t events, TimePoint now);
+    bool done() const { return supervisor_.finished() && !successor_owes(); }
 
     // Carrying out the supervisor's actions.
     void execute(const Actions& actions, TimePoint now);
@@ -118,6 +141,19 @@ class MasterLoop {
     std::vector<char> channel_buffer_ = std::vector<char>(kChannelDatagram);  // one read at a time
     std::uint32_t next_channel_id_ = 0;
     const pid_t master_pid_ = getpid();
+
+    ExecHelper exec_helper_;
+    // The old master's upgrade in progress: its channel to the new master (pid 0 until the helper says),
+    // the deadline for it to be ready, whether it is; parcels go out on it as to a worker.
+    std::optional<WorkerChannel> successor_;
+    std::optional<TimePoint> successor_deadline_;
+    bool successor_ready_ = false;
+    bool successor_hung_up_ = false;
+    // The new master's channel to the master it replaces, until that one exits.
+    std::optional<WorkerChannel> predecessor_;
+    bool asked_predecessor_ = false;
+    std::uint64_t taken_over_ = 0;  // connections adopted from the predecessor
+    std::string status_note_;       // said before the status line: an upgrade's outcome
 
     std::optional<TimePoint> next_watchdog_;
     std::optional<TimePoint> expected_wake_;

@@ -18,11 +18,19 @@ Notifier::Notifier() : enabled_(std::getenv("NOTIFY_SOCKET") != nullptr) {
 }
 
 void Notifier::send(const std::string& message) {
+    if (held_) return;
     int r = sd_notify(0, message.c_str());
     // A failed notification must not stop the service; systemd's own timeouts will tell the operator.
     if (r < 0)
         spdlog::warn("sd_notify(\"{}\") failed: {}, ignoring", message.substr(0, message.find('\n')),
                      errno_text(r));
+}
+
+void Notifier::hand_over_main(pid_t pid) {
+    held_ = false;
+    // One message, MAINPID= first: systemd 252 reads MAINPID= before READY=1, so the new pid is main when
+    // the reload ends.
+    send("MAINPID=" + std::to_string(pid) + "\nREADY=1\nSTATUS=" + last_status_);
 }
 
 void Notifier::ready() {

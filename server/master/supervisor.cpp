@@ -54,6 +54,23 @@ Actions Supervisor::start(TimePoint now) {
     return out;
 }
 
+Actions Supervisor::hand_to_successor(TimePoint now) {
+    Actions out;
+    state_ = MasterState::Upgrading;
+    out.push_back(Action::log(spdlog::level::info,
+                              fmt::format("upgrade: the new master serves; handing over {} worker(s)' "
+                                          "connections to it",
+                                          table_.size())));
+    for (auto& w : table_.all())
+        if (w.phase != WorkerPhase::Retiring) retire(w, "handing over to the new master", out);
+    // A hand-over takes well under a second; a worker wedged in one must not keep this master for ever.
+    TimePoint deadline = now + settings_.drain_timeout + kStopGrace;
+    kill_deadline_ = kill_deadline_ ? std::min(*kill_deadline_, deadline) : deadline;
+    out.push_back(Action::of(Action::Kind::PublishStatus));
+    reconcile(now, out);
+    return out;
+}
+
 Actions Supervisor::dispatch(const Input& in) {
     Actions out;
     const Cell& cell = kTable[static_cast<std::size_t>(state_)][static_cast<std::size_t>(in.event)];

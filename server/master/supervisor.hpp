@@ -55,6 +55,9 @@ class Supervisor {
     void restart_heartbeat_windows(TimePoint now);
     // The first workers.
     Actions start(TimePoint now);
+    // A new master of a new binary serves (R61): every worker hands its connections over (to it, through
+    // the loop) and is not replaced; finished() once they are gone, exit status 0.
+    Actions hand_to_successor(TimePoint now);
     // A worker's current figures, read by the loop from the shared board (R83): the status line and the
     // totals of exited workers use them instead of its last heartbeat's. Not an event: nothing is decided.
     void note_figures(pid_t pid, const WorkerFigures& figures);
@@ -141,7 +144,10 @@ class Supervisor {
         return {
             .event = event, .worker_slot = w.slot, .worker_pid = w.pid, .worker_generation = w.generation};
     }
-    bool stopping() const { return state_ == MasterState::Draining || state_ == MasterState::Stopping; }
+    bool stopping() const {
+        return state_ == MasterState::Draining || state_ == MasterState::Stopping ||
+               state_ == MasterState::Upgrading;
+    }
 
     SupervisorSettings settings_;
     std::string listening_on_;

@@ -15,10 +15,10 @@
 
 namespace echo {
 
-// Rows: Starting, Running, Reloading, Draining, Stopping; columns: MasterEvent's order. Every cell is
-// defined; an ignored event is ignored on purpose and logged where it arrives. The three serving states react
-// alike but for a few cells, and so do the two stopping states. docs/ARCHITECTURE.md shows this table as
-// table_markdown() prints it, and a unit test keeps the two the same.
+// Rows: Starting, Running, Reloading, Draining, Stopping, Upgrading; columns: MasterEvent's order. Every cell
+// is defined; an ignored event is ignored on purpose and logged where it arrives. The three serving states
+// react alike but for a few cells, and so do the two stopping states. docs/ARCHITECTURE.md shows this table
+// as table_markdown() prints it, and a unit test keeps the two the same.
 using S = Supervisor;
 
 Supervisor::Table Supervisor::make_table() {
@@ -59,7 +59,7 @@ Supervisor::Table Supervisor::make_table() {
         {&S::ignore, "ignore, logged (no spawn while stopping)"},
         {&S::kill_stragglers, "SIGKILL every worker left (exit status 3)"},
     }};
-    Table t{serving, serving, serving, stopping, stopping};
+    Table t{serving, serving, serving, stopping, stopping, stopping};
     auto cell = [&](MasterState state, E event) -> Cell& {
         return t[static_cast<std::size_t>(state)][static_cast<std::size_t>(event)];
     };
@@ -70,13 +70,20 @@ Supervisor::Table Supervisor::make_table() {
     cell(MasterState::Draining, E::SigTerm).text = "ignore, logged (already draining)";
     cell(MasterState::Draining, E::SigInt) = {&S::stop_fast, "fast stop → stopping (a second ^C)"};
     cell(MasterState::Draining, E::SigQuit) = {&S::stop_fast, "fast stop → stopping"};
+    // Upgrading: a stop's row. A stop signal is not for this master any more: in a moment the new one is
+    // the main process, and stopping that one stops the service (docs/UPGRADE.md).
+    for (E e : {E::SigTerm, E::SigInt, E::SigQuit})
+        cell(MasterState::Upgrading, e).text = "ignore, logged (stop the new master instead)";
+    cell(MasterState::Upgrading, E::WorkerReady).text = "record figures (it is handing over)";
+    cell(MasterState::Upgrading, E::StopDeadline).text = "SIGKILL every worker still handing over (exit 3)";
     return t;
 }
 
 const Supervisor::Table Supervisor::kTable = Supervisor::make_table();
 
 std::string_view state_name(MasterState state) {
-    static constexpr std::string_view kNames[] = {"starting", "running", "reloading", "draining", "stopping"};
+    static constexpr std::string_view kNames[] = {"starting", "running",  "reloading",
+                                                  "draining", "stopping", "upgrading"};
     return kNames[static_cast<std::size_t>(state)];
 }
 

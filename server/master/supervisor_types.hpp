@@ -22,8 +22,9 @@ enum class MasterState {
     Reloading,  // SIGHUP: replacing the workers slot by slot; READY=1 again when done
     Draining,   // graceful stop: workers finish their busy connections
     Stopping,   // fast stop: workers close everything now
+    Upgrading,  // a new master serves: every worker hands its connections to it, then this master exits (R61)
 };
-inline constexpr std::size_t kMasterStates = 5;
+inline constexpr std::size_t kMasterStates = 6;
 
 // The events it reads, the columns of the table: the signals, then what it learns about its workers.
 enum class MasterEvent {

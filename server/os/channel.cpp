@@ -195,7 +195,9 @@ int ChannelReader::next(int fd, std::span<char> buffer, ChannelMessage& out) {
             case MessageKind::HandOver:
             case MessageKind::HandedOver:
             case MessageKind::Released:
-            case MessageKind::Adopted: {
+            case MessageKind::Adopted:
+            case MessageKind::SuccessorStarted:
+            case MessageKind::SuccessorReady: {
                 ControlWire wire;
                 if (size != sizeof wire || !fds.empty()) return -EPROTO;
                 std::memcpy(&wire, buffer.data(), sizeof wire);

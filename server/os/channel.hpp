@@ -25,6 +25,10 @@ enum class MessageKind : std::uint32_t {
     HandedOver = 6,   // worker -> master: every connection has been sent
     Released = 7,     // master -> worker: each one has a new home (or came back to you): you may exit
     Adopted = 8,      // worker -> master: `count` more connections taken on, not yet touched
+    // On the upgrade channel between a master and the new master replacing it (R61); parcels and Adopted
+    // travel on it as between a master and a worker, the new master in the worker's place.
+    SuccessorStarted = 9,  // exec helper -> old master: the new master's pid in `count` (0: none started)
+    SuccessorReady = 10,   // new master -> old master: every worker serves: send the connections
 };
 
 // A connection on its way from one worker to another: what the receiver needs to carry on exactly where the

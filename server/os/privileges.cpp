@@ -186,7 +186,8 @@ std::vector<std::string> master_readable(const Config& config, bool metrics) {
 
 }  // namespace
 
-Unprivileged become_unprivileged(const Identity& to, const Config& config, bool metrics) {
+Unprivileged become_unprivileged(const Identity& to, const Config& config, bool metrics,
+                                 const std::function<void()>& before_confine) {
     Unprivileged out;
     if (auto failed = drop_privileges(to); !failed.empty()) {
         spdlog::critical("cannot drop root's privileges to {}:{}: {}", to.user, to.group, failed);
@@ -196,6 +197,7 @@ Unprivileged become_unprivileged(const Identity& to, const Config& config, bool 
     spdlog::info("running as user {} ({}) and group {} ({}): no supplementary groups, no capabilities",
                  to.user, to.uid, to.group, to.gid);
 
+    before_confine();
     auto readable = master_readable(config, metrics);
     auto landlock = confine_file_system(readable);
     if (!landlock.in_force && landlock.abi > 0) {

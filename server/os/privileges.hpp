@@ -1,6 +1,8 @@
 // privileges.hpp: who the server runs as once started as root outside systemd, and the drop to them (R99).
 #pragma once
 
+#include <functional>
+
 #include <sys/types.h>
 
 #include <optional>
@@ -49,6 +51,9 @@ struct Unprivileged {
 // admit setuid and its kin): drops to `to` (a failure: exit 1), then confines the master's file system with
 // Landlock to what it still reads: the config file's directory (SIGHUP) and, with `metrics`, /proc (the
 // metrics process keeps the master's ruleset). docs/PRIVILEGES.md explains each choice.
-Unprivileged become_unprivileged(const Identity& to, const Config& config, bool metrics);
+// `before_confine` runs between the two, as the new user and not yet confined: main() forks the exec helper
+// there (R61), which must be able to execute the binary.
+Unprivileged become_unprivileged(const Identity& to, const Config& config, bool metrics,
+                                 const std::function<void()>& before_confine);
 
 }  // namespace echo

@@ -65,12 +65,13 @@ std::string check_nproc_fits(unsigned workers) {
     rlimit lim{};
     if (getrlimit(RLIMIT_NPROC, &lim) < 0 || lim.rlim_cur == RLIM_INFINITY || exempt_from_nproc()) return {};
     auto used = tasks_of_uid(getuid());
-    auto room = lim.rlim_cur > used ? lim.rlim_cur - used : 0;
+    // The exec helper (R61) is one more task of this user, forked before the workers.
+    auto room = lim.rlim_cur > used + 1 ? lim.rlim_cur - used - 1 : 0;
     if (workers <= room) return {};
     return "--workers " + std::to_string(workers) + " does not fit RLIMIT_NPROC: the limit is " +
            std::to_string(lim.rlim_cur) + " and uid " + std::to_string(getuid()) + " already runs " +
            std::to_string(used) + " task(s), leaving room for " + std::to_string(room) +
-           " worker(s); raise LimitNPROC= (ulimit -u) or lower --workers";
+           " worker(s) beside the exec helper; raise LimitNPROC= (ulimit -u) or lower --workers";
 }
 
 }  // namespace echo

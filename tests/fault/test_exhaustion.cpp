@@ -113,7 +113,7 @@ TEST_CASE("EMFILE under load: no busy loop while the backlog waits, service resu
 TEST_CASE("RLIMIT_NPROC reached while respawning under load: survived, logged, recovered when room returns") {
     test::ServerOptions options;
     options.uid = kUidRespawnBudget;
-    options.nproc = 3;  // the master and its two workers, not one more
+    options.nproc = 4;  // the master, its exec helper and its two workers, not one more
     auto server = test::start_server({"--workers", "2"}, options);
     auto workers = test::wait_for_workers(*server, 2);
     REQUIRE(workers.size() == 2);

@@ -140,8 +140,8 @@ TEST_CASE("a master that was stopped and resumed does not mass-kill its healthy 
 TEST_CASE("fork() failing with EAGAIN under RLIMIT_NPROC is survived and recovers when the limit allows") {
     ServerOptions options;
     options.uid = kUidForkFailure;
-    options.nproc = 3;  // the master and two workers, not one more
-    options.nproc_hard = 4;
+    options.nproc = 4;  // the master, its exec helper and two workers, not one more
+    options.nproc_hard = 5;
     auto server = start_server({"--workers", "2"}, options);
     REQUIRE(wait_for_workers(*server, 2).size() == 2);
     server->signal(SIGTTIN);
@@ -154,7 +154,7 @@ TEST_CASE("fork() failing with EAGAIN under RLIMIT_NPROC is survived and recover
     pid_t helper = fork();
     REQUIRE(helper >= 0);
     if (helper == 0) {
-        rlimit more{4, 4};
+        rlimit more{5, 5};
         _exit(setgid(kUidForkFailure) == 0 && setuid(kUidForkFailure) == 0 &&
                       prlimit(server->pid(), RLIMIT_NPROC, &more, nullptr) == 0
                   ? 0

@@ -355,13 +355,20 @@ bool ServerProcess::wait_ready(Duration timeout) {
 
 namespace {
 constexpr const char* kMetricsComm = "echo-metrics";  // what the metrics process names itself
+constexpr const char* kExecHelperComm = "echo-exec";  // and the exec helper (R61)
 }  // namespace
 
 std::vector<pid_t> ServerProcess::workers() const {
     std::vector<pid_t> out;
     for (pid_t child : children_of(pid_))
-        if (comm(child) != kMetricsComm) out.push_back(child);
+        if (auto c = comm(child); c != kMetricsComm && c != kExecHelperComm) out.push_back(child);
     return out;
+}
+
+std::optional<pid_t> ServerProcess::exec_helper() const {
+    for (pid_t child : children_of(pid_))
+        if (comm(child) == kExecHelperComm) return child;
+    return std::nullopt;
 }
 
 std::optional<pid_t> ServerProcess::metrics_process() const {

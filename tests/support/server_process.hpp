@@ -74,7 +74,9 @@ class ServerProcess {
     // READY=1 and the port of the first "listening on ADDR:PORT" line.
     bool wait_ready(Duration timeout = 20s);
     std::uint16_t port() const { return port_; }
-    // The master's children but its metrics process (comm "echo-metrics"): the workers.
+    // Its exec helper (comm "echo-exec", R61), once it has named itself.
+    std::optional<pid_t> exec_helper() const;
+    // The master's children but its metrics process (comm "echo-metrics") and its exec helper: the workers.
     std::vector<pid_t> workers() const;
     // Its metrics process (--metrics-listen), once it has named itself.
     std::optional<pid_t> metrics_process() const;

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# continuity-test.sh: connections across reload and restart under a real systemd 252 (R60, R62, R63).
+# continuity-test.sh: connections across reload, restart and upgrade under a real systemd 252 (R60-R63).
 #
 # Usage: continuity-test.sh BUILD_DIR SOURCE_DIR
 #   Installs BUILD_DIR into a container booted as tests/systemd/nspawn-test.sh does, with BUILD_DIR's echo-load,
 #   and runs in it 1,000 idle connections (a ping a second), 50 ping-pong and 10 streaming ones, none with
 #   --reconnect, through `systemctl reload` (hand-over) and `systemctl restart` (the file descriptor store: a new
-#   master, the same connections); then `systemctl stop`, after which what was stored is closed by systemd. Checks
+#   master, the same connections) and a binary upgrade (the binary replaced, `systemctl reload`: a new master
+#   takes every connection, R61; then a binary that exits at once: the service keeps serving); then `systemctl stop`, after which what was stored is closed by systemd. Checks
 #   that nothing was dropped or mismatched, the journal's account, NotifyAccess=main and the exposure score.
 # Needs root, systemd-container, debootstrap. Never skips.
 # The scripts run inside the container are single-quoted on purpose: they expand there, not here.
@@ -88,18 +89,51 @@ expect "reload: the journal says each old worker handed over, none drained" \
 expect "reload: same master ($first)" [ "$(show MainPID)" = "$first" ]
 journal | grep -E "handing over|placed on other workers" | sed 's/^/       /'
 
+# ---- upgrade: the binary replaced as dpkg does (a new file renamed over it), the private root updated as the
+# package's postinst does (update-root), then systemctl reload (R61)
+in_ct sh -c 'cp -p /usr/bin/echo-hardened /usr/bin/echo-hardened.new && touch /usr/bin/echo-hardened.new &&
+  mv /usr/bin/echo-hardened.new /usr/bin/echo-hardened && /usr/lib/echo-hardened/update-root' ||
+  die "cannot replace the binary"
+in_ct timeout 60 systemctl reload "$unit" || fail "systemctl reload (upgrade) returned an error"
+# systemctl reload returns once ExecReload='s kill has: the upgrade's end is READY=1 from the old master, with the
+# new MAINPID=.
+main_changed() { [[ $(show MainPID) != "$first" && $(show ActiveState) == active ]]; }
+expect "upgrade: a new master, active" wait_until 20 main_changed
+upgraded=$(show MainPID)
+expect "upgrade: the new master ($upgraded) says it runs, with its version and pid" \
+  wait_until 10 journal_has "upgrade: now running echo-hardened [^ ]+ \(pid $upgraded\)"
+gone() { ! in_ct test -e "/proc/$1"; }
+expect "upgrade: the old master ($first) is gone" wait_until 10 gone "$first"
+upgraded_status() { in_ct systemctl status --no-pager "$unit" | grep -q 'Status: "echo-hardened .* (upgraded)'; }
+expect "upgrade: systemctl status shows the new master's STATUS=" wait_until 5 upgraded_status
+expect "upgrade: NotifyAccess=main took the new master's messages (no \"reception only permitted\")" \
+  bash -c '! grep -q "reception only permitted" <<<"$1"' _ "$(in_ct journalctl --no-pager -o cat -u "$unit" -t systemd)"
+journal | grep -E "upgrade|exec helper|SIGHUP" | sed "s/^/       /" || true
+
+# ---- a new binary that fails at once: the service keeps serving with the running one (R61)
+# (written into the private root directly: update-root's ldd refuses a script)
+bad_root=/usr/lib/echo-hardened/root/usr/bin
+in_ct sh -c "cp -p $bad_root/echo-hardened /tmp/echo-hardened.good && printf '#!/bin/sh\\nexit 1\\n' >$bad_root/eh.new &&
+  chmod 0755 $bad_root/eh.new && mv $bad_root/eh.new $bad_root/echo-hardened" || die "cannot install the bad binary"
+in_ct timeout 60 systemctl reload "$unit" || fail "systemctl reload (bad upgrade) returned an error"
+expect "bad upgrade: the failure is in the journal" wait_until 10 journal_has "upgrade failed: .* still serving"
+expect "bad upgrade: same master ($upgraded), active" [ "$(show MainPID)" = "$upgraded" -a "$(show ActiveState)" = active ]
+failed_status() { in_ct systemctl status --no-pager "$unit" | grep -q 'Status: "upgrade failed'; }
+expect "bad upgrade: systemctl status says so" wait_until 5 failed_status
+in_ct cp -p /tmp/echo-hardened.good "$bad_root/echo-hardened"
+
 # ---- restart: stop parks them in the store, the new master serves them (R62)
 in_ct timeout 60 systemctl restart "$unit" || fail "systemctl restart returned an error"
 second=$(show MainPID)
-expect "restart: a new master ($first -> $second), active" \
-  [ "$second" != "$first" -a "$(show ActiveState)" = active ]
+expect "restart: a new master ($upgraded -> $second), active" \
+  [ "$second" != "$upgraded" -a "$(show ActiveState)" = active ]
 expect "restart: the old master stored the connections" \
   journal_has "stopped: (10[6-9][0-9]|1[1-9][0-9][0-9]) connection\(s\) kept in systemd's file descriptor store"
 expect "restart: the new master serves them" \
   wait_until 10 journal_has "serving (10[6-9][0-9]|1[1-9][0-9][0-9]) connection\(s\) kept in systemd's file descriptor store"
 expect "restart: taken out of the store (NFileDescriptorStore=$(show NFileDescriptorStore))" \
   wait_until 5 property_is NFileDescriptorStore 0
-journal | grep -E "stopping: |stopped: |serving .* kept" | sed 's/^/       /'
+journal | grep -E "stopping: |stopped: |serving .* kept" | sed 's/^/       /' || true
 
 # ---- the verdict of every connection, at the end of the load's 40 s
 loads_done() { for n in hold pingpong stream; do in_ct grep -q '"mode"' "/tmp/$n.json" || return 1; done; }

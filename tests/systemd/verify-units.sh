@@ -29,8 +29,9 @@ check "units installed to /usr/lib/systemd/system" test -f "$units/echo-hardened
 dropin=$units/echo-hardened.service.d/root.conf
 check "drop-in root.conf installed" test -f "$dropin"
 check "drop-in sets RootDirectory=/usr/lib/echo-hardened/root" grep -qx 'RootDirectory=/usr/lib/echo-hardened/root' "$dropin"
-check "drop-in binds the binary" grep -qx 'BindReadOnlyPaths=/usr/bin/echo-hardened:/usr/bin/echo-hardened' "$dropin"
-check "mount point for the binary" test -f "$rootdir/usr/bin/echo-hardened"
+# The binary is a copy in the root, not a bind mount: a running service must see it replaced (R61, docs/UPGRADE.md).
+check "drop-in does not bind the binary" bash -c '! grep -q "^BindReadOnlyPaths=/usr/bin/echo-hardened" "$1"' _ "$dropin"
+check "the root holds a copy of the binary" cmp -s "$stage/usr/bin/echo-hardened" "$rootdir/usr/bin/echo-hardened"
 unbound="" unmounted="" count=0
 while read -r lib; do
   count=$((count + 1))
@@ -40,9 +41,9 @@ done < <(ldd "$stage/usr/bin/echo-hardened" | awk '$2 == "=>" && $3 ~ /^\// {pri
 check "drop-in binds all $count libraries ldd lists${unbound:+ (missing:$unbound)}" test -z "$unbound"
 check "root has a mount point for each library${unmounted:+ (missing:$unmounted)}" test -z "$unmounted"
 check "no library bound that ldd does not list" \
-  test "$(grep -c '^BindReadOnlyPaths=' "$dropin")" = $((count + 1))
-check "the root holds nothing but mount points (no file has content)" \
-  test -z "$(find "$rootdir" -type f -size +0 -print -quit)"
+  test "$(grep -c '^BindReadOnlyPaths=' "$dropin")" = "$count"
+check "the root holds nothing but mount points and the binary (no other file has content)" \
+  test -z "$(find "$rootdir" -type f -size +0 ! -path "$rootdir/usr/bin/echo-hardened" -print -quit)"
 
 mkdir "$tmp/verify"
 cp "$units/echo-hardened.socket" "$units/echo-hardened-metrics.socket" "$units/echo-hardened.service" "$tmp/verify/"

@@ -86,7 +86,8 @@ struct Harness {
 
 // The harness in a given state, reached the way a real master reaches it: Starting has workers 100 and 101
 // forked and not yet ready; Running has both serving; Reloading has also forked 102, the new slot 0; Draining
-// and Stopping come from Running through SIGTERM and SIGQUIT.
+// and Stopping come from Running through SIGTERM and SIGQUIT; Upgrading from Running when a new master
+// serves (hand_to_successor()).
 inline Harness in_state(MasterState state, SupervisorSettings settings = default_settings()) {
     Harness h(settings);
     if (state == MasterState::Starting) return h;
@@ -94,6 +95,7 @@ inline Harness in_state(MasterState state, SupervisorSettings settings = default
     if (state == MasterState::Reloading) h.signal(SIGHUP);
     if (state == MasterState::Draining) h.signal(SIGTERM);
     if (state == MasterState::Stopping) h.signal(SIGQUIT);
+    if (state == MasterState::Upgrading) h.run(h.sup.hand_to_successor(h.now));
     h.seen.clear();
     return h;
 }
@@ -107,7 +109,7 @@ inline std::pair<Harness, Actions> signalled(MasterState state, int signo,
 }
 
 inline bool stopping(MasterState s) {
-    return s == MasterState::Draining || s == MasterState::Stopping;
+    return s == MasterState::Draining || s == MasterState::Stopping || s == MasterState::Upgrading;
 }
 
 inline std::size_t count(const Actions& actions, Action::Kind kind) {
@@ -160,4 +162,7 @@ inline bool ignored_in_this_state(bool ignored_here, const Actions& actions, con
     }                                                  \
     TEST_CASE("supervisor cell: stopping × " event) {  \
         check(echo::MasterState::Stopping);            \
+    }                                                  \
+    TEST_CASE("supervisor cell: upgrading × " event) { \
+        check(echo::MasterState::Upgrading);           \
     }

@@ -50,6 +50,10 @@ SUPERVISOR_CELLS("SIGTERM")
 namespace sigint {
 void check(St state) {
     auto [h, a] = signalled(state, SIGINT);
+    if (state == St::Upgrading) {  // the new master is the one to stop
+        CHECK(ignored_and_logged_once(a, "SIGINT: already upgrading"));
+        return;
+    }
     if (ignored_in_this_state(state == St::Stopping, a, "SIGINT: already stopping")) return;
     if (state == St::Draining) {  // a second ^C: the operator does not want to wait
         CHECK(h.sup.state() == St::Stopping);
@@ -67,6 +71,11 @@ SUPERVISOR_CELLS("SIGINT")
 namespace sigquit {
 void check(St state) {
     auto [h, a] = signalled(state, SIGQUIT);
+    if (state == St::Upgrading) {
+        CHECK(ignored_and_logged_once(a, "SIGQUIT: already upgrading"));
+        CHECK(h.sup.state() == St::Upgrading);
+        return;
+    }
     if (ignored_in_this_state(state == St::Stopping, a, "SIGQUIT: already stopping"))
         return;  // silently dropped before
     CHECK(h.sup.state() == St::Stopping);
