@@ -119,6 +119,10 @@ read_strace() {  # read_strace TRACE BINARY
             else if (call ~ /^rt_sigprocmask\(SIG_BLOCK, \[/) { if (once("block", "master", "blocks the signals it handles: " substr(call, 1, 90))) t_block = now }
             else if (call ~ /^signalfd4\(/) once("signalfd", "master", "signalfd: signals become readable events")
             else if (call ~ /^epoll_create1\(/) once("epoll", "master", "its epoll loop (signalfd, timerfd, one channel per worker)")
+            else if (call ~ /^clone\(.*\) = [0-9]+$/ && !t_filter && !helper) {
+                # Forked before the filter on purpose: it must keep the freedom to exec a new binary (R61).
+                helper = call; sub(/.* = /, "", helper); ev("master", "fork() -> the exec helper (docs/UPGRADE.md), before the filter: pid " helper)
+            }
             else if (call ~ /^clone\(.*\) = [0-9]+$/) {
                 child = call; sub(/.* = /, "", child); worker[child] = ++workers; if (!t_fork) t_fork = now
                 ev("master", "fork() -> worker " (workers - 1) " is pid " child)

@@ -195,6 +195,10 @@ phases() {  # phases PREFIX MASTER_PID
                     print phase "\t" name
                     if (name == "seccomp" && /SECCOMP_SET_MODE_FILTER/ && / = 0$/) { loaded = 1; phase = "master" }
                 }' "$file"
+        elif grep -q 'PR_SET_NAME, "echo-exec"' "$file"; then
+            # The exec helper (R61) is forked before the master's filter and keeps the start phase's freedom
+            # (what it execs needs all of it): its calls count as the start phase's.
+            awk 'match($0, /^[a-z0-9_]+\(/) { print "helper\t" substr($0, 1, RLENGTH - 1) }' "$file"
         else
             # The metrics process names itself first thing (prctl PR_SET_NAME "echo-metrics").
             awk -v mode="$mode" '
@@ -212,18 +216,19 @@ phases() {  # phases PREFIX MASTER_PID
 { phases "$dir/a" "$master_a"; phases "$dir/b" "$master_b"; } >"$dir/calls"
 traces=("$dir"/a.[0-9]* "$dir"/b.[0-9]*)
 metrics_processes=$(grep -l 'PR_SET_NAME, "echo-metrics"' "${traces[@]}" | wc -l)
-workers=$((${#traces[@]} - 2 - metrics_processes))
+helpers=$(grep -l 'PR_SET_NAME, "echo-exec"' "${traces[@]}" | wc -l)
+workers=$((${#traces[@]} - 2 - metrics_processes - helpers))
 
 awk -f "$here/../seccomp/policy.awk" "$policy" >"$dir/policy"
-echo "census: seccomp=$mode$([[ $extra_role == none ]] || echo ", sanitizer build"), runs A (socket-activated, master $master_a) and B (--listen, master $master_b), $workers worker processes, $metrics_processes metrics process, $(wc -l <"$dir/calls") calls traced"
+echo "census: seccomp=$mode$([[ $extra_role == none ]] || echo ", sanitizer build"), runs A (socket-activated, master $master_a) and B (--listen, master $master_b), $workers worker processes, $metrics_processes metrics process, $helpers exec helper(s), $(wc -l <"$dir/calls") calls traced"
 missing_total=0
-for phase in start master setup worker metrics; do
+for phase in start helper master setup worker metrics; do
     sort "$dir/calls" | awk -F '\t' -v p="$phase" '$1 == p { print $2 }' | uniq -c | sort -k1,1nr -k2 >"$dir/seen.$phase"
     awk '{ print $2 }' "$dir/seen.$phase" | sort >"$dir/seen-names.$phase"
     # Phase start is the policy's roles start, bind and drop together (bind: the part only --listen needs; drop:
-    # the part only a start as root takes, R99); phase setup is setup and confine.
+    # the part only a start as root takes, R99), and so is phase helper; phase setup is setup and confine.
     awk -F '\t' -v p="$phase" -v x="$extra_role" '
-        ("," $2 ",") ~ ("," p ",|," x ",") || (p == "start" && ("," $2 ",") ~ /,(bind|drop),/) ||
+        ("," $2 ",") ~ ("," p ",|," x ",") || (p ~ /^(start|helper)$/ && ("," $2 ",") ~ /,(start|bind|drop),/) ||
             (p == "setup" && ("," $2 ",") ~ /,confine,/) { print $1 }' "$dir/policy" |
         sort -u >"$dir/policy-names.$phase"
     missing=$(comm -23 "$dir/seen-names.$phase" "$dir/policy-names.$phase" | tr '\n' ' ')
