@@ -1,5 +1,5 @@
 // continuity-bench.cpp: how long connections take to cross a scale-down, a reload and a restart (R60, R62),
-// for 1,000 and 5,000 idle connections, with this process in systemd's place for the restart (it keeps what
+// for 1,000 and 10,000 idle connections, with this process in systemd's place for the restart (it keeps what
 // FDSTORE=1 sends and passes it to the next instance, as tests/fault/test_restart.cpp does). Prints a table;
 // the figures are not pass marks, but a connection that stops echoing makes the exit status 1. Usage:
 // continuity-bench [COUNT...]   (default: 1000 10000)
@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> counts;
     for (int i = 1; i < argc; ++i)
         counts.push_back(std::stoul(argv[i]));
-    if (counts.empty()) counts = {1000, 5000};
+    if (counts.empty()) counts = {1000, 10000};
     // Twice COUNT and then some: the clients' ends, and the copies this process keeps in systemd's place.
     // Raising the hard limit needs root (CAP_SYS_RESOURCE); otherwise the soft one goes up to it, and a count
     // beyond that fails to open, and says so.

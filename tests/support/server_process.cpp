@@ -76,6 +76,46 @@ std::vector<std::string> clean_environment() {
     return env;
 }
 
+namespace {
+
+// In a forked child: each passed fd onto 3, 4, ... in order, as systemd passes them, without FD_CLOEXEC. A source
+// may sit on a number another is about to take: only that one moves, out of the range, and the copy is closed
+// once placed, so the child needs few more fds than it holds (10,000 stored connections with a hard limit of
+// 20,000 must fit). Async-signal-safe: static tables, nothing allocated.
+bool place_passed_fds(const std::vector<std::pair<int, std::string>>& passed) {
+    constexpr int kMaxPassed = 65536;
+    constexpr int kMaxNumber = 1 << 20;  // fs.nr_open's default: no fd number is above it
+    static int sources[kMaxPassed];
+    static int waiting[kMaxNumber];  // fd number -> 1 + the index of the source still to place from it, or 0
+    const int count = static_cast<int>(passed.size());
+    if (count > kMaxPassed) return false;
+    for (int i = 0; i < count; ++i) {
+        sources[i] = passed[static_cast<std::size_t>(i)].first;
+        if (sources[i] < 0 || sources[i] >= kMaxNumber) return false;
+        waiting[sources[i]] = i + 1;
+    }
+    for (int i = 0; i < count; ++i) {
+        const int target = 3 + i, source = sources[i];
+        waiting[source] = 0;
+        if (source == target) {
+            if (fcntl(target, F_SETFD, 0) < 0) return false;
+            continue;
+        }
+        if (int later = waiting[target]; later != 0) {  // a source not placed yet sits on the target: out of the way
+            int moved = fcntl(target, F_DUPFD_CLOEXEC, 3 + count);
+            if (moved < 0 || moved >= kMaxNumber) return false;
+            sources[later - 1] = moved;
+            waiting[moved] = later;
+            waiting[target] = 0;
+        }
+        if (dup2(source, target) < 0) return false;  // dup2 clears FD_CLOEXEC
+        if (source >= 3 + count) (void)close(source);  // frees the number for the next move; close-on-exec anyway
+    }
+    return true;
+}
+
+}  // namespace
+
 ServerProcess::ServerProcess(ServerOptions options) {
     char tmpl[] = "/tmp/echo-test-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
@@ -138,28 +178,7 @@ ServerProcess::ServerProcess(ServerOptions options) {
         dup2(devnull, STDIN_FILENO);
         dup2(options.capture_stdout ? log_fd : devnull, STDOUT_FILENO);
         if (!options.pass_fds.empty()) {
-            // A source inside the target range 3..3+count-1 moves above it first (and its old number is
-            // closed, so the process never holds more than it was given): a later dup2() could land on it
-            // otherwise.
-            constexpr int kMaxPassed = 65536;
-            const int count = static_cast<int>(options.pass_fds.size());
-            if (count > kMaxPassed) _exit(125);
-            static int
-                sources[kMaxPassed];  // static, not 256 KiB of stack; nothing is allocated after fork()
-            for (int i = 0; i < count; ++i) {
-                int fd = options.pass_fds[static_cast<std::size_t>(i)].first;
-                if (fd < 3 + count) {
-                    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3 + count);
-                    if (moved < 0) _exit(125);
-                    close(fd);
-                    fd = moved;
-                }
-                sources[i] = fd;
-            }
-            for (int i = 0; i < count; ++i)
-                if (dup2(sources[i], 3 + i) < 0)
-                    _exit(125);  // dup2 clears FD_CLOEXEC; the sources close at exec
-
+            if (!place_passed_fds(options.pass_fds)) _exit(125);
             image.set_pid(listen_pid_index, getpid());
         } else if (options.pass_listen_fd >= 0) {
             if (options.pass_listen_fd != 3) dup2(options.pass_listen_fd, 3);
