@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "../integration/fixture.hpp"
+#include "version.hpp"
 #include "scenario.hpp"
 #include "sockets.hpp"
 
@@ -44,13 +45,17 @@ struct UpgradableBinary {
         chmod(next.c_str(), 0755);
         REQUIRE(rename(next.c_str(), path.c_str()) == 0);
     }
-    void replace_with_copy() const {
-        replace_with([](const std::string& to) { fs::copy_file(test::server_binary(), to); });
+    // The next release: the same code built as version X+next (server/CMakeLists.txt), so the new master's
+    // log and STATUS= show that new code runs.
+    void replace_with_next_build() const {
+        replace_with([](const std::string& to) { fs::copy_file(ECHO_HARDENED_NEXT_BIN, to); });
     }
     void replace_with_script(const std::string& text) const {
         replace_with([&](const std::string& to) { std::ofstream(to) << text; });
     }
 };
+
+std::string next_version() { return std::string(echo::kVersion) + "+next"; }
 
 // The new master is not the harness's child: once the old one has exited it belongs to init. Stopped by
 // its pid, waited for (bounded), pass or fail.
@@ -103,10 +108,10 @@ TEST_CASE(
     LoadRun streams(server->port(), {"--mode", "stream", "-c", "10", "-s", "16K", "--window", "256K"});
     REQUIRE(test::eventually([&] { return established_on(server->port()) >= 1060; }, 10s));
 
-    binary.replace_with_copy();
+    binary.replace_with_next_build();
     const auto at = Clock::now();
     server->signal(SIGHUP);
-    long line = server->wait_for_log("upgrade: now running echo-hardened ", 30s);
+    long line = server->wait_for_log("upgrade: now running echo-hardened " + next_version() + " ", 30s);
     REQUIRE_MESSAGE(line >= 0, server->log());
     NewMaster successor{pid_in(server->log_line_at(line))};
     const double took_ms = ms_since(at);
@@ -132,7 +137,7 @@ TEST_CASE(
     CHECK(find_note(notes, "READY=1", main_pid) > main_pid);
     // The new master's own STATUS= names the version it runs (systemctl status shows it).
     CHECK(std::any_of(notes.begin() + std::max(main_pid, 0L), notes.end(), [](const std::string& n) {
-        return n.rfind("STATUS=echo-hardened ", 0) == 0 && n.find(" (upgraded); ") != std::string::npos;
+        return n.rfind("STATUS=echo-hardened " + next_version() + " (upgraded); ", 0) == 0;
     }));
     const std::string log = server->log();
     CHECK(log.find("upgrade: handed ") != std::string::npos);

@@ -51,6 +51,7 @@ trap 'exit 130' INT TERM
 DESTDIR=$tmp/stage timeout 120 cmake --install "$build" --prefix /usr >"$tmp/install.log" 2>&1 ||
   { cat "$tmp/install.log" >&2; die "cmake --install failed"; }
 install -D -m 0755 "$build/echo-load" "$tmp/stage/usr/local/bin/echo-load"
+install -D -m 0755 "$build/echo-hardened-next" "$tmp/stage/usr/local/lib/echo-hardened-next"  # the "new release"
 install -D -m 0755 "$source_dir/runbook/security-score.sh" "$tmp/stage/usr/local/sbin/security-score.sh"
 offline=$("$source_dir/runbook/security-score.sh" "$tmp/stage/usr/lib/systemd/system/$unit" | head -n1)
 packages=$(container_packages "$tmp/stage/usr/bin/echo-hardened") || die "cannot map the binary's libraries to packages"
@@ -75,9 +76,9 @@ run_load() {  # NAME ECHO-LOAD-ARGS...
   in_ct systemd-run --quiet --collect --unit="load-$name" --property=LimitNOFILE=65536 /bin/sh -c \
     "exec /usr/local/bin/echo-load --port 7007 --json --timeout 20 $* >/tmp/$name.json 2>/tmp/$name.err"
 }
-run_load hold --mode hold -c 1000 --interval 1 -d 40
-run_load pingpong --mode pingpong -c 50 -d 40
-run_load stream --mode stream -c 10 -s 16K --window 256K -d 40
+run_load hold --mode hold -c 1000 --interval 1 -d 50
+run_load pingpong --mode pingpong -c 50 -d 50
+run_load stream --mode stream -c 10 -s 16K --window 256K -d 50
 established() { in_ct grep -q "1000 of 1000 connections established" /tmp/hold.err; }
 wait_until 20 established || die "echo-load did not establish its 1,000 connections"
 pass "1,000 idle, 50 ping-pong and 10 streaming connections open"
@@ -91,7 +92,7 @@ journal | grep -E "handing over|placed on other workers" | sed 's/^/       /'
 
 # ---- upgrade: the binary replaced as dpkg does (a new file renamed over it), the private root updated as the
 # package's postinst does (update-root), then systemctl reload (R61)
-in_ct sh -c 'cp -p /usr/bin/echo-hardened /usr/bin/echo-hardened.new && touch /usr/bin/echo-hardened.new &&
+in_ct sh -c 'cp /usr/local/lib/echo-hardened-next /usr/bin/echo-hardened.new &&
   mv /usr/bin/echo-hardened.new /usr/bin/echo-hardened && /usr/lib/echo-hardened/update-root' ||
   die "cannot replace the binary"
 in_ct timeout 60 systemctl reload "$unit" || fail "systemctl reload (upgrade) returned an error"
@@ -101,13 +102,17 @@ main_changed() { [[ $(show MainPID) != "$first" && $(show ActiveState) == active
 expect "upgrade: a new master, active" wait_until 20 main_changed
 upgraded=$(show MainPID)
 expect "upgrade: the new master ($upgraded) says it runs, with its version and pid" \
-  wait_until 10 journal_has "upgrade: now running echo-hardened [^ ]+ \(pid $upgraded\)"
+  wait_until 10 journal_has "upgrade: now running echo-hardened [^ ]+\+next \(pid $upgraded\)"
 gone() { ! in_ct test -e "/proc/$1"; }
 expect "upgrade: the old master ($first) is gone" wait_until 10 gone "$first"
-upgraded_status() { in_ct systemctl status --no-pager "$unit" | grep -q 'Status: "echo-hardened .* (upgraded)'; }
+upgraded_status() { in_ct systemctl status --no-pager "$unit" | grep -q 'Status: "echo-hardened [^ ]*+next (upgraded)'; }
 expect "upgrade: systemctl status shows the new master's STATUS=" wait_until 5 upgraded_status
 expect "upgrade: NotifyAccess=main took the new master's messages (no \"reception only permitted\")" \
   bash -c '! grep -q "reception only permitted" <<<"$1"' _ "$(in_ct journalctl --no-pager -o cat -u "$unit" -t systemd)"
+# WatchdogSec=10s: the new master pings at half of it (WATCHDOG_PID= was set to it), or systemd would kill it.
+upgraded_at=$(show ExecMainStartTimestampMonotonic)
+pinged_since_upgrade() { (($(show WatchdogTimestampMonotonic) > upgraded_at)); }
+expect "upgrade: systemd took a watchdog ping from the new master (main started at $upgraded_at us)" wait_until 12 pinged_since_upgrade
 journal | grep -E "upgrade|exec helper|SIGHUP" | sed "s/^/       /" || true
 
 # ---- a new binary that fails at once: the service keeps serving with the running one (R61)
@@ -135,7 +140,7 @@ expect "restart: taken out of the store (NFileDescriptorStore=$(show NFileDescri
   wait_until 5 property_is NFileDescriptorStore 0
 journal | grep -E "stopping: |stopped: |serving .* kept" | sed 's/^/       /' || true
 
-# ---- the verdict of every connection, at the end of the load's 40 s
+# ---- the verdict of every connection, at the end of the load's 50 s
 loads_done() { for n in hold pingpong stream; do in_ct grep -q '"mode"' "/tmp/$n.json" || return 1; done; }
 wait_until 60 loads_done || fail "echo-load did not finish"
 field() { in_ct sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" "/tmp/$1.json"; }
