@@ -11,9 +11,9 @@
 #include <fstream>
 
 #include "../integration/fixture.hpp"
-#include "version.hpp"
 #include "scenario.hpp"
 #include "sockets.hpp"
+#include "version.hpp"
 
 using namespace fault;
 using Clock = std::chrono::steady_clock;
@@ -55,7 +55,9 @@ struct UpgradableBinary {
     }
 };
 
-std::string next_version() { return std::string(echo::kVersion) + "+next"; }
+std::string next_version() {
+    return std::string(echo::kVersion) + "+next";
+}
 
 // The new master is not the harness's child: once the old one has exited it belongs to init. Stopped by
 // its pid, waited for (bounded), pass or fail.
