@@ -5,7 +5,7 @@
 # and the table reports medians over the rounds with ratios against epoll-floor (the syscall floor); --plot draws
 # them (bench/plot.gp). Each run is announced on stderr with its round, workload, peer and the time left.
 # Usage: run-bench.sh [--quick] [--rounds N] [--duration SEC] [--hold N] [--workers N] [--peers LIST]
-#                     [--server BIN] [--floor BIN] [--load BIN] [--log FILE] [--json] [--plot DIR]
+#                     [--server BIN] [--baseline BIN] [--floor BIN] [--load BIN] [--log FILE] [--json] [--plot DIR]
 # Starting, watching and stopping the peers is runbook/lib's; the peers themselves come from tools/install-deps.sh.
 set -euo pipefail
 
@@ -26,6 +26,8 @@ Usage: run-bench.sh [OPTIONS]
   --workers N        workers for echo-hardened and epoll-floor (default: number of CPUs)
   --peers LIST       comma list of echo-hardened,epoll-floor,socat,xinetd,ncat (default: all)
   --server BIN       echo-hardened binary (default: build/echo-hardened)
+  --baseline BIN     also run BIN, an earlier build of echo-hardened, as peer "baseline" (added to --peers):
+                     before and after a change in one run, each as a ratio to the floor
   --floor BIN        epoll-floor binary (default: build/epoll-floor)
   --load BIN         echo-load binary (default: build/echo-load)
   --log FILE         append every run's JSON summary to FILE
@@ -38,6 +40,7 @@ EOF
 }
 
 server_bin=$repo/build/echo-hardened
+baseline_bin=""
 floor_bin=$repo/build/epoll-floor
 load_bin=$repo/build/echo-load
 rounds=3
@@ -60,6 +63,7 @@ while (($#)); do
         --workers) workers=${2:-}; shift ;;
         --peers) peer_list=${2:-}; shift ;;
         --server) server_bin=${2:-}; shift ;;
+        --baseline) baseline_bin=${2:-}; shift ;;
         --floor) floor_bin=${2:-}; shift ;;
         --load) load_bin=${2:-}; shift ;;
         --log) log_file=${2:-}; shift ;;
@@ -81,9 +85,12 @@ if ! [[ $duration =~ ^[0-9]+(\.[0-9]+)?$ ]] || [[ $duration =~ ^0+(\.0+)?$ ]]; t
 fi
 [[ $hold_conns =~ ^[1-9][0-9]*$ ]] || usage "--hold wants a positive integer"
 [[ $workers =~ ^[1-9][0-9]*$ ]] || usage "--workers wants a positive integer"
+[[ -z $baseline_bin || -x $baseline_bin ]] || usage "--baseline: $baseline_bin is not an executable"
+[[ -n $baseline_bin && ",$peer_list," != *,baseline,* ]] && peer_list="echo-hardened,baseline,${peer_list#echo-hardened,}"
 IFS=, read -r -a peers <<<"$peer_list"
 for peer in "${peers[@]}"; do
-    case $peer in echo-hardened | epoll-floor | socat | xinetd | ncat) ;; *) usage "unknown peer '$peer'" ;; esac
+    case $peer in echo-hardened | baseline | epoll-floor | socat | xinetd | ncat) ;; *) usage "unknown peer '$peer'" ;; esac
+    [[ $peer != baseline || -n $baseline_bin ]] || usage "peer 'baseline' needs --baseline BIN"
 done
 if [[ -n $plot_dir ]]; then
     [[ " ${peers[*]} " == *" epoll-floor "* ]] || usage "--plot draws ratios to epoll-floor: add it to --peers"
@@ -174,9 +181,10 @@ start_peer() {
     peer_starts[$peer]=$((${peer_starts[$peer]:-0} + 1))
     server_name=$peer.${peer_starts[$peer]}
     case $peer in
-        echo-hardened | epoll-floor)
+        echo-hardened | baseline | epoll-floor)
             local bin=$server_bin
             [[ $peer == epoll-floor ]] && bin=$floor_bin
+            [[ $peer == baseline ]] && bin=$baseline_bin
             [[ -x $bin ]] || { peer_note[$peer]="binary $bin not found"; return 1; }
             if ! server_start "$bin" --listen 127.0.0.1:0 --workers "$workers"; then
                 peer_pid[$peer]=$server_pid
@@ -438,7 +446,7 @@ cell() {  # PEER METRIC FORMAT RATIO -> the table cell
 print_table() {
     local row label metric unit fmt ratio peer
     echo "echo benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), loopback"
-    echo "workers $workers (echo-hardened, epoll-floor); $rounds round(s) x ${duration} s after ${warmup} s warm-up;" \
+    echo "workers $workers (echo-hardened$([[ -n $baseline_bin ]] && echo ", baseline"), epoll-floor); $rounds round(s) x ${duration} s after ${warmup} s warm-up;" \
         "client: echo-load, 1 thread; medians; (ratio to epoll-floor)"
     printf '%-27s %-19s' "workload" "metric"
     for peer in "${peers[@]}"; do printf ' %-20s' "$peer"; done

@@ -22,24 +22,18 @@ set -euo pipefail
 build=${1:?usage: acl-test.sh BUILD_DIR}
 unit=echo-hardened.service
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=container.sh
-. "$here/container.sh"
-# shellcheck source-path=SCRIPTDIR source=../../runbook/lib/wait.sh
-. "$here/../../runbook/lib/wait.sh"
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+. "$here/harness.sh"
 poll_interval=0.2
-# shellcheck source-path=SCRIPTDIR source=checks.sh
-. "$here/checks.sh"
 skip() {
   echo "acl-test: SKIPPED: $*"
   exit 77
 }
-in_ct() { container_exec timeout 90 "$@"; }
 # The master's children but its exec helper (comm "echo-exec", R61): the workers, and the metrics process if any.
 children_list() {
   in_ct bash -c 'for c in $(cat "/proc/$1/task/$1/children"); do
     [ "$(cat "/proc/$c/comm" 2>/dev/null)" = echo-exec ] || printf "%s " "$c"; done' _ "$1"
 }
-show() { in_ct systemctl show --property="$1" --value "${2:-$unit}"; }
 workers_are() { [[ $(children_list "$1" | wc -w) == "$2" ]]; }
 diagnostics() {
   [[ -n $CONTAINER_PID ]] || return 0
@@ -70,22 +64,18 @@ if [[ -r /proc/config.gz ]] && ! zgrep -qx 'CONFIG_CGROUP_BPF=y' /proc/config.gz
   skip "the kernel has no CONFIG_CGROUP_BPF: no host can enforce IPAddressDeny= on it"
 fi
 
-tmp=$(mktemp -d /var/tmp/echo-acl.XXXXXX)
 netns=echo-acl-$$
 veth=veacl$$  # its peer "${veth}p" goes to $netns; interface names stay within 15 characters
-cleanup() {
+# Run before the container goes (its network namespace takes the veth end in it along).
+cleanup_more() {
   [[ -z $CONTAINER_PID ]] || stop_senders 2>/dev/null || true
-  container_teardown  # the container's network namespace, and the veth end in it, go with it
   ip netns del "$netns" 2>/dev/null || true
   ip link del "$veth" 2>/dev/null || true  # only if the move into the container never happened
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch_dir acl
 
 # ---- install and boot on the unified hierarchy
-DESTDIR=$tmp/stage timeout 120 cmake --install "$build" --prefix /usr >"$tmp/install.log" 2>&1 ||
-  { cat "$tmp/install.log" >&2; die "cmake --install failed"; }
+stage_install "$build"
 packages=$(container_packages "$tmp/stage/usr/bin/echo-hardened") || die "cannot map the binary's libraries to packages"
 mapfile -t packages <<<"$packages"
 root=$(container_root "${packages[@]}") || die "no container root (debootstrap)"

@@ -17,16 +17,9 @@ build=${1:?usage: continuity-test.sh BUILD_DIR SOURCE_DIR}
 source_dir=${2:?usage: continuity-test.sh BUILD_DIR SOURCE_DIR}
 unit=echo-hardened.service
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=container.sh
-. "$here/container.sh"
-# shellcheck source-path=SCRIPTDIR source=../../runbook/lib/wait.sh
-. "$here/../../runbook/lib/wait.sh"
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+. "$here/harness.sh"
 poll_interval=0.2
-# shellcheck source-path=SCRIPTDIR source=checks.sh
-. "$here/checks.sh"
-in_ct() { container_exec timeout 90 "$@"; }
-show() { in_ct systemctl show --property="$1" --value "${2:-$unit}"; }
-property_is() { [[ $(show "$1") == "$2" ]]; }
 journal() { in_ct journalctl --no-pager -o cat -u "$unit"; }
 journal_count() { journal | grep -cE -- "$1" || true; }
 journal_has() { (($(journal_count "$1") >= ${2:-1})); }
@@ -39,17 +32,9 @@ diagnostics() {
   in_ct cat /tmp/idle.ended >&2 || true
 }
 
-[[ $(id -u) == 0 ]] || die "must run as root (systemd-nspawn)"
-tmp=$(mktemp -d /var/tmp/echo-continuity.XXXXXX)
-cleanup() {
-  container_teardown
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch_dir continuity
 
-DESTDIR=$tmp/stage timeout 120 cmake --install "$build" --prefix /usr >"$tmp/install.log" 2>&1 ||
-  { cat "$tmp/install.log" >&2; die "cmake --install failed"; }
+stage_install "$build"
 install -D -m 0755 "$build/echo-load" "$tmp/stage/usr/local/bin/echo-load"
 install -D -m 0755 "$build/echo-hardened-next" "$tmp/stage/usr/local/lib/echo-hardened-next"  # the "new release"
 install -D -m 0755 "$source_dir/runbook/security-score.sh" "$tmp/stage/usr/local/sbin/security-score.sh"

@@ -21,23 +21,15 @@ trace_file=""
 [[ ${3:-} == --trace ]] && trace_file=${4:?--trace needs a file}
 unit=echo-hardened.service
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=container.sh
-. "$here/container.sh"
-# shellcheck source-path=SCRIPTDIR source=../../runbook/lib/wait.sh
-. "$here/../../runbook/lib/wait.sh"
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+. "$here/harness.sh"
 poll_interval=0.1  # wait_until: each poll runs systemctl or cat in the container
-
-# shellcheck source-path=SCRIPTDIR source=checks.sh
-. "$here/checks.sh"
-in_ct() { container_exec timeout 90 "$@"; }  # every command inside is bounded
 # The master's children but its exec helper (comm "echo-exec", R61): the workers, and the metrics process if any.
 children_list() {
   in_ct bash -c 'for c in $(cat "/proc/$1/task/$1/children"); do
     [ "$(cat "/proc/$c/comm" 2>/dev/null)" = echo-exec ] || printf "%s " "$c"; done' _ "$1"
 }
-show() { in_ct systemctl show --property="$1" --value "${2:-$unit}"; }
 # Predicates for wait_until, evaluated afresh on every poll.
-property_is() { [[ $(show "$1") == "$2" ]]; }
 property_is_not() { [[ $(show "$1") != "$2" ]]; }
 workers_are() { [[ $(children_list "$main" | wc -w) == "$1" ]]; }
 gone() { ! in_ct test -e "/proc/$1"; }
@@ -60,23 +52,14 @@ diagnostics() {
   in_ct journalctl --no-pager -o short-monotonic -n 80 -u echo-hardened.socket -u "$unit" >&2 || true
 }
 
-[[ $(id -u) == 0 ]] || die "must run as root (systemd-nspawn)"
 for tool in systemd-nspawn debootstrap nsenter cmake ldd dpkg-query flock; do
   command -v "$tool" >/dev/null || die "$tool is missing (tools/install-deps.sh installs it)"
 done
 
-tmp=$(mktemp -d /var/tmp/echo-nspawn.XXXXXX)
-cleanup() {
-  container_teardown
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch_dir nspawn
 
 # ---- install the build into a staging tree, exactly as a package would
-DESTDIR=$tmp/stage timeout 120 cmake --install "$build" --prefix /usr >"$tmp/install.log" 2>&1 ||
-  { cat "$tmp/install.log" >&2; die "cmake --install failed"; }
-[[ -x $tmp/stage/usr/bin/echo-hardened ]] || die "cmake --install staged no /usr/bin/echo-hardened"
+stage_install "$build"
 if [[ -n ${ECHO_NSPAWN_DROPIN:-} ]]; then
   install -D -m 0644 "$ECHO_NSPAWN_DROPIN" "$tmp/stage/usr/lib/systemd/system/$unit.d/zz-experiment.conf"
   echo "NOTE: extra drop-in $ECHO_NSPAWN_DROPIN installed: results describe the modified unit"

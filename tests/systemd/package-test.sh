@@ -21,17 +21,10 @@ source_dir=$(cd "${1:?usage: package-test.sh SOURCE_DIR}" && pwd)
 unit=echo-hardened.service
 sock=echo-hardened.socket
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=container.sh
-. "$here/container.sh"
-# shellcheck source-path=SCRIPTDIR source=../../runbook/lib/wait.sh
-. "$here/../../runbook/lib/wait.sh"
+ct_timeout=120
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+. "$here/harness.sh"
 poll_interval=0.1
-
-# shellcheck source-path=SCRIPTDIR source=checks.sh
-. "$here/checks.sh"
-in_ct() { container_exec timeout 120 "$@"; }
-show() { in_ct systemctl show --property="$1" --value "${2:-$unit}"; }
-property_is() { [[ $(show "$1" "${3:-$unit}") == "$2" ]]; }
 diagnostics() {
   [[ -n $CONTAINER_PID ]] || return 0
   echo "---- systemctl status" >&2
@@ -40,18 +33,11 @@ diagnostics() {
   in_ct journalctl --no-pager -o short-monotonic -n 60 -u "$sock" -u "$unit" >&2 || true
 }
 
-[[ $(id -u) == 0 ]] || die "must run as root (systemd-nspawn, apt-get in the container)"
 for tool in dpkg-buildpackage lintian systemd-nspawn debootstrap nsenter git flock; do
   command -v "$tool" >/dev/null || die "$tool is missing (tools/install-deps.sh installs it)"
 done
 
-tmp=$(mktemp -d /var/tmp/echo-package.XXXXXX)
-cleanup() {
-  container_teardown
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch_dir package
 SECONDS=0
 
 # ---- build from a clean copy: only the checkout's files, so nothing of a build tree leaks into the package
