@@ -23,6 +23,7 @@ struct Config {
     unsigned max_connections = 10000;   // per worker
     Duration idle_timeout = seconds(300);
     Duration drain_timeout = seconds(10);
+    Duration leave_delay{};  // SIGTERM: not ready, still accepting, this long before the drain (R91); 0: none
     Duration worker_timeout = seconds(30);  // 0 disables the heartbeat check
     std::size_t buffer_size = 64 * 1024;    // per-connection cap on bytes read but not yet echoed
     LogLevel log_level = LogLevel::Info;

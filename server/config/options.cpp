@@ -146,6 +146,10 @@ const std::vector<Option>& options() {
         {"drain-timeout", "ECHO_DRAIN_TIMEOUT", "DURATION",
          "on SIGTERM, serve busy connections at most this long before closing them (default 10s)",
          duration_in(&Config::drain_timeout, bounds::kMaxDrainTimeout)},
+        {"leave-delay", "ECHO_LEAVE_DELAY", "DURATION",
+         "on SIGTERM, answer /ready 503 and keep accepting this long before the drain, so a load balancer "
+         "takes the server out of rotation first; 0 disables (default 0)",
+         duration_in(&Config::leave_delay, bounds::kMaxLeaveDelay)},
         {"worker-timeout", "ECHO_WORKER_TIMEOUT", "DURATION",
          "kill and replace a worker whose heartbeat stops for this long; 0 disables (default 30s)",
          duration_in(&Config::worker_timeout, bounds::kMaxWorkerTimeout)},

@@ -108,7 +108,31 @@ void MasterLoop::on_signals(TimePoint now) {
             spdlog::error("read() from the signalfd failed: {}", errno_text(signo));
             return;
         }
-        execute(supervisor_.on_signal(signo, now), now);
+        on_signal(signo, now);
+    }
+}
+
+// A SIGTERM to a server in a balancer's rotation first takes it out (docs/FLEET.md "Leaving the rotation");
+// the supervisor gets it when the leave is over, from on_timer().
+void MasterLoop::on_signal(int signo, TimePoint now) {
+    switch (rotation_.on_signal(signo, supervisor_.state(), now)) {
+        case Rotation::Verdict::Pass:
+            return execute(supervisor_.on_signal(signo, now), now);
+        case Rotation::Verdict::AlreadyLeaving:
+            spdlog::info("SIGTERM: already leaving the rotation, the graceful stop begins in {:.1f}s",
+                         to_seconds(*rotation_.deadline() - now));
+            return;
+        case Rotation::Verdict::Hold:
+            // Not yet the stop's record (LogEvent::StopBegun): the supervisor logs that one when it begins.
+            spdlog::info(
+                "SIGTERM: leaving the rotation (/ready answers 503), still accepting for {:.1f}s "
+                "before the graceful stop",
+                to_seconds(rotation_.delay()));
+            // systemd's stop timeout covers the leave and the drain that follows it (begin_stop extends it
+            // again when the drain starts).
+            notifier_.stopping(rotation_.delay() + config_.drain_timeout + seconds(3));
+            publish_status(now, true);
+            return;
     }
 }
 
@@ -123,6 +147,10 @@ void MasterLoop::on_timer(TimePoint now) {
         if (it != channels_.end()) drain_channel(*it, now);
     }
     execute(supervisor_.on_tick(now), now);
+    if (rotation_.take_due(now)) {
+        spdlog::info("left the rotation; beginning the graceful stop");
+        execute(supervisor_.on_signal(SIGTERM, now), now);
+    }
     if (next_watchdog_ && now >= *next_watchdog_) {
         // Sent from the loop itself: a master wedged anywhere stops sending and systemd restarts it (R31).
         notifier_.watchdog();
@@ -205,6 +233,7 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
                 listeners_.clear();
                 break;
             case Action::Kind::NotifyReady:
+                rotation_.announced_ready();
                 notifier_.ready();
                 revive_stored();
                 break;
@@ -283,6 +312,7 @@ void MasterLoop::reload(TimePoint now) {
     next.listen = config_.listen;
     config_ = std::move(next);
     set_log_level(config_.log_level);
+    rotation_.set_delay(config_.leave_delay);
     execute(supervisor_.on_reloaded(supervisor_settings(config_), now), now);
 }
 
@@ -312,12 +342,14 @@ void MasterLoop::publish_status(TimePoint now, bool force) {
     if (board_ != nullptr) {
         MasterFigures figures = supervisor_.figures();
         figures.master_pid = master_pid_;
+        figures.readiness = rotation_.readiness(supervisor_.state());
         board_->publish_master(figures);
     }
     status_pending_ = !force && now < next_status_;
     if (status_pending_) return;
     refresh_figures();
-    notifier_.status(supervisor_.status_line());
+    notifier_.status(rotation_.leaving() ? "leaving rotation; " + supervisor_.status_line()
+                                         : supervisor_.status_line());
     next_status_ = now + kStatusInterval;
 }
 
@@ -327,6 +359,7 @@ void MasterLoop::arm_timer() {
         if (t && (!next || *t < *next)) next = t;
     };
     consider(next_watchdog_);
+    consider(rotation_.deadline());
     consider(metrics_.next_deadline());
     if (status_pending_) consider(next_status_);
     expected_wake_ = next;

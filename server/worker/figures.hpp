@@ -20,6 +20,15 @@ struct WorkerFigures {
     std::uint64_t adopted = 0;        // connections handed over to it by other workers (R60)
 };
 
+// Whether a load balancer should send this server new connections (R91, docs/FLEET.md): what the metrics
+// process answers on /ready. Only Serving is in the rotation.
+enum class Readiness : std::uint32_t {
+    Starting,  // not yet READY=1: some slot's first worker does not accept yet
+    Serving,   // READY=1 announced, and no stop begun (a reload keeps serving throughout)
+    Leaving,   // SIGTERM with --leave-delay: still accepting, while balancers take it out of rotation
+    Stopping,  // draining or stopping: the listeners are closed
+};
+
 // The master's own figures, written by its loop after every event (Supervisor::figures()).
 struct MasterFigures {
     pid_t master_pid = 0;
@@ -31,6 +40,7 @@ struct MasterFigures {
     std::uint64_t hung_workers_killed = 0;
     std::uint64_t fork_failures = 0;
     std::uint64_t reloads = 0;
+    Readiness readiness = Readiness::Starting;  // set by the loop (master/rotation.hpp), not the supervisor
 };
 
 // One consistent reading of the board: every live worker, and totals over the whole life of the master

@@ -79,6 +79,7 @@ void LoadBoard::publish_master(const MasterFigures& f) {
     m.hung_workers_killed.store(f.hung_workers_killed, kRelaxed);
     m.fork_failures.store(f.fork_failures, kRelaxed);
     m.reloads.store(f.reloads, kRelaxed);
+    m.readiness.store(static_cast<std::uint32_t>(f.readiness), kRelaxed);
 }
 
 std::uint32_t LoadBoard::stamp(TimePoint t) {
@@ -136,7 +137,8 @@ void LoadBoard::read_into(BoardSnapshot& out) const {
                   m.crash_loop_backoffs.load(kRelaxed),
                   m.hung_workers_killed.load(kRelaxed),
                   m.fork_failures.load(kRelaxed),
-                  m.reloads.load(kRelaxed)};
+                  m.reloads.load(kRelaxed),
+                  static_cast<Readiness>(m.readiness.load(kRelaxed))};
     out.accepted = m.retired_accepted.load(kRelaxed);
     out.bytes_echoed = m.retired_bytes.load(kRelaxed);
     out.accept_pauses = m.retired_pauses.load(kRelaxed);

@@ -66,6 +66,10 @@ class LoadBoard {
     // Anyone: one entry's figures now (the master's status), or everything at once (the metrics page).
     WorkerFigures figures(std::uint32_t entry) const;
     BoardSnapshot snapshot() const;
+    // Anyone: the master's readiness alone (what /ready answers), one load.
+    Readiness readiness() const {
+        return static_cast<Readiness>(layout().master.readiness.load(std::memory_order_relaxed));
+    }
 
     // The metrics process maps the board read-only: a fault there cannot write a worker's figures.
     int make_read_only() const;
@@ -92,6 +96,7 @@ class LoadBoard {
         std::atomic<std::uint32_t> workers_alive, workers_target, zombies;
         std::atomic<std::uint64_t> restarts, crash_loop_backoffs, hung_workers_killed, fork_failures, reloads;
         std::atomic<std::uint64_t> retired_accepted, retired_bytes, retired_pauses;
+        std::atomic<std::uint32_t> readiness;  // a Readiness
     };
     static std::uint32_t stamp(TimePoint t);
     struct Layout {
