@@ -11,6 +11,9 @@ packages=(
   netcat-openbsd procps util-linux iproute2 strace
   systemd systemd-container debootstrap
   socat ncat xinetd
+  # The fleet (deploy/, tests/fleet, docs/FLEET.md): HAProxy in front of the hosts (run by the scripts, never
+  # as a service), curl for the hosts' /ready, jq for echo-load's JSON summaries.
+  haproxy curl jq
   # bench/run-bench.sh --plot: gnuplot's pngcairo and svg terminals, a font for their text; xmllint checks the SVG.
   gnuplot-nox fonts-dejavu-core libxml2-utils
   # The Debian package (debian/, tests/systemd/package-test.sh): dpkg-buildpackage, debhelper, lintian, the man
