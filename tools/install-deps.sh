@@ -11,6 +11,8 @@ packages=(
   netcat-openbsd procps util-linux iproute2 strace
   systemd systemd-container debootstrap
   socat ncat xinetd
+  # PROXY protocol (R90): an integration test runs a real HAProxy with send-proxy and send-proxy-v2 in front.
+  haproxy
   # bench/run-bench.sh --plot: gnuplot's pngcairo and svg terminals, a font for their text; xmllint checks the SVG.
   gnuplot-nox fonts-dejavu-core libxml2-utils
   # The Debian package (debian/, tests/systemd/package-test.sh): dpkg-buildpackage, debhelper, lintian, the man
