@@ -180,6 +180,9 @@ bool WorkerLoop::balance_allows(TimePoint now) const {
 
 bool WorkerLoop::quiet_for_drain(const Connection& c, TimePoint now) const {
     if (state_ != State::Draining) return false;
+    // Awaiting its PROXY header, a connection is not idle but waiting for the balancer: its header's
+    // deadline decides (docs/PROXY.md "Reload, hand-over and stop").
+    if (c.awaiting_header() && settings_.proxy_timeout > Duration::zero()) return false;
     if (park_flushing_ && !c.kept_here() && c.pending_bytes() == 0)
         return true;  // echoed all it read: parked
     return idle_for_drain(c, now);

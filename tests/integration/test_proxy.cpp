@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "fixture.hpp"
 
@@ -277,4 +278,36 @@ TEST_CASE("HAProxy with send-proxy-v2 and send-proxy in front: echo, and the cli
     balancer.signal(SIGTERM);
     balancer.wait_exit(10s);
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE(
+    "a reload: a connection past its header is handed over, one still awaiting it stays and is served") {
+    auto server = start_proxied({"--workers", "1"});
+    auto old = wait_for_workers(*server, 1);
+    auto done = connect_local(server->port());
+    REQUIRE(done.valid());
+    REQUIRE(send_all(done.get(), "PROXY TCP4 192.0.2.7 127.0.0.1 7 7007\r\nbefore"));
+    REQUIRE(recv_exact(done.get(), 6) == "before");
+    auto waiting = connect_local(server->port());
+    REQUIRE(waiting.valid());
+    REQUIRE(send_all(waiting.get(), "PROXY TCP4 192.0.2.8"));
+
+    server->signal(SIGHUP);
+    REQUIRE(server->wait_for_log("handing over 1 connection(s) with 0 byte(s) not yet echoed, keeping 1 "
+                                 "awaiting a PROXY header",
+                                 10s) >= 0);
+    REQUIRE(server->wait_for_log("reload complete", 20s) >= 0);
+    REQUIRE(send_all(done.get(), "after"));
+    CHECK(recv_exact(done.get(), 5) == "after");
+    // Longer than a drain's quiet period (200 ms): a connection awaiting its header is not idle.
+    std::this_thread::sleep_for(300ms);
+    auto rest = exchange(waiting.get(), " 127.0.0.1 8 7007\r\nstayed", 10s);
+    REQUIRE(rest);
+    CHECK(*rest == "stayed");
+    long at = server->wait_for_log("connection from 192.0.2.8:8 via", 10s);
+    REQUIRE(at >= 0);
+    CHECK(server->log_line_at(at).find("[" + std::to_string(old.front()) + "]") != std::string::npos);
+    CHECK(eventually([&] { return all_reaped(old); }, 10s));
+    REQUIRE(send_all(done.get(), "again"));
+    CHECK(recv_exact(done.get(), 5) == "again");
 }
