@@ -135,6 +135,19 @@ const std::vector<Option>& options() {
              return std::nullopt;
          },
          &Config::listen},
+        {"proxy-protocol", "ECHO_PROXY_PROTOCOL", nullptr,
+         "every echo listener expects a PROXY protocol v1 or v2 header (a load balancer's) first; without\n"
+         "    it, only sockets systemd passes named \"proxy\" or \"*-proxy\" (docs/PROXY.md; fixed at start)",
+         [](Config& c, std::string_view text) -> std::optional<std::string> {
+             auto b = parse_bool(text);
+             if (!b) return "expected 1/0, yes/no, true/false or on/off";
+             c.proxy_protocol = *b;
+             return std::nullopt;
+         }},
+        {"proxy-timeout", "ECHO_PROXY_TIMEOUT", "DURATION",
+         "close a connection whose PROXY header is not complete this long after its accept; 0 disables\n"
+         "    (default 3s)",
+         duration_in(&Config::proxy_timeout, bounds::kMaxProxyTimeout)},
         {"workers", "ECHO_WORKERS", "N", "number of worker processes, 1-1024 (default: the number of CPUs)",
          unsigned_in(&Config::workers, 1, bounds::kMaxWorkers)},
         {"max-connections", "ECHO_MAX_CONNECTIONS", "N",

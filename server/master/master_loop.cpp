@@ -40,7 +40,8 @@ int MasterLoop::run(TimePoint now) {
         return kExitFailure;
     }
     for (const auto& l : listeners_)
-        spdlog::info("listening on {}{}", l.name, from_systemd_ ? " (passed by systemd)" : "");
+        spdlog::info("listening on {}{}{}", l.name, from_systemd_ ? " (passed by systemd)" : "",
+                     l.proxy ? " (expecting PROXY protocol headers)" : "");
     if (notifier_.watchdog_interval()) next_watchdog_ = now;
     execute(supervisor_.start(now), now);
 
