@@ -14,7 +14,8 @@
 # carries a random run id, so a crashed or parallel run never collides; the addresses exist only inside those
 # namespaces, so nothing here touches the machine's own network. Needs root (ip netns) and haproxy.
 #
-# Environment: FLEET_PROXY (1: HAProxy sends PROXY v2 and the hosts run --proxy-protocol; 0: plain TCP),
+# Environment: FLEET_PROXY (1, the default: HAProxy sends PROXY v2 and the hosts run --proxy-protocol, so they
+# see the client's address; 0: plain TCP, for reaching a host directly as the benchmark does),
 # FLEET_WORKERS (per host, default 1), FLEET_LEAVE_DELAY (default 4s, 2 x HAProxy's inter x fall),
 # FLEET_ARGS (more server options for every host).
 set -euo pipefail
@@ -115,7 +116,7 @@ up() {
   prefix="eh-$id"
   lb="$prefix-lb"
   client="$prefix-c"
-  proxy=${FLEET_PROXY:-0}
+  proxy=${FLEET_PROXY:-1}
   workers=${FLEET_WORKERS:-1}
   leave_delay=${FLEET_LEAVE_DELAY:-4s}
   extra_args=${FLEET_ARGS:-}

@@ -160,8 +160,8 @@ const std::vector<Option>& options() {
          "on SIGTERM, serve busy connections at most this long before closing them (default 10s)",
          duration_in(&Config::drain_timeout, bounds::kMaxDrainTimeout)},
         {"leave-delay", "ECHO_LEAVE_DELAY", "DURATION",
-         "on SIGTERM, answer /ready 503 and keep accepting this long before the drain, so a load balancer "
-         "takes the server out of rotation first; 0 disables (default 0)",
+         "on SIGTERM, answer /ready 503 but keep accepting this long before the drain, so a load\n"
+         "    balancer takes the server out of rotation first (docs/FLEET.md); 0 disables (default 0)",
          duration_in(&Config::leave_delay, bounds::kMaxLeaveDelay)},
         {"worker-timeout", "ECHO_WORKER_TIMEOUT", "DURATION",
          "kill and replace a worker whose heartbeat stops for this long; 0 disables (default 30s)",
@@ -203,8 +203,9 @@ const std::vector<Option>& options() {
          "with --zombie-mode, each worker exits after this long; 0: only when killed (default 0)",
          duration_in(&Config::zombie_worker_lifetime, bounds::kMaxZombieWorkerLifetime)},
         {"metrics-listen", "ECHO_METRICS_LISTEN", "ADDR:PORT",
-         "serve Prometheus metrics at http://ADDR:PORT/metrics from a process of their own\n"
-         "    (default: off, unless systemd passes a socket named \"metrics\"; fixed at start)",
+         "serve Prometheus metrics at http://ADDR:PORT/metrics, and readiness for a load balancer at\n"
+         "    /ready, from a process of their own (default: off, unless systemd passes a socket named\n"
+         "    \"metrics\"; fixed at start)",
          [](Config& c, std::string_view text) -> std::optional<std::string> {
              std::string why;
              auto addr = parse_listen_address(text, why);

@@ -188,10 +188,22 @@ kill9() {
   ((dropped == 10)) || fail "expected exactly h2's 10 connections dropped, got $dropped"
 }
 
+# proxy_clean N: with the PROXY protocol on (the default), host N took a v2 header on its connections and
+# refused none (every other result of echo_hardened_proxy_headers_total is 0).
+proxy_clean() {
+  grep -q '^proxy=1$' "$dir/env" || return 0
+  local page good bad
+  page=$(ip netns exec "$lb" curl -s -m 2 "http://10.77.0.1$1:9100/metrics")
+  good=$(awk '/^echo_hardened_proxy_headers_total\{result="proxy"\}/ { print $2 }' <<<"$page")
+  bad=$(awk '/^echo_hardened_proxy_headers_total\{/ && !/result="proxy"/ && !/result="local"/ { s += $2 } END { print s + 0 }' <<<"$page")
+  note "host $1: ${good:-no} PROXY headers taken, $bad refused"
+  ((${good:-0} > 0 && bad == 0)) || fail "host $1: PROXY headers taken ${good:-none}, refused $bad"
+}
+
 case $scenario in
-  restart) restart ;;
-  reload) reload ;;
-  kill) kill9 ;;
+  restart) restart && proxy_clean 1 && proxy_clean 2 && proxy_clean 3 ;;
+  reload) reload && proxy_clean 1 && proxy_clean 2 && proxy_clean 3 ;;
+  kill) kill9 && proxy_clean 1 && proxy_clean 3 ;;
   *) echo "fleet-test: unknown scenario $scenario (restart, reload, kill)" >&2; exit 2 ;;
 esac
 note "PASS"
