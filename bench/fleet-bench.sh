@@ -44,6 +44,8 @@ ip netns del "$probe"
 
 dir=$(mktemp -d /tmp/eh-fleet-bench.XXXXXX)
 trap '"$fleet" down "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
+trap 'exit 143' TERM  # through the EXIT trap: the fleet never outlives the run
+trap 'exit 130' INT
 FLEET_PROXY=0 FLEET_WORKERS=1 "$fleet" up "$dir" "$build" >&2
 haproxy_pid=$(<"$dir/haproxy.pid")
 

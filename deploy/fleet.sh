@@ -31,7 +31,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,10p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -217,11 +217,13 @@ case $cmd in
     echo "fleet down: $prefix"
     ;;
   host-start)
+    [[ ${2:-} =~ ^[123]$ ]] || die "host-start: expected a host number, 1-3"
     load "$1"
     start_host "$2"
     wait_until 20 host_up "$2" || die "HAProxy never marked host $2 UP again: $(haproxy_state | tr '\n' ' ')"
     ;;
   host-stop)
+    [[ ${2:-} =~ ^[123]$ ]] || die "host-stop: expected a host number, 1-3"
     load "$1"
     stop_host "$2" "${3:-TERM}"
     echo "host $2 exited with status $(<"$dir/h$2.rc")"

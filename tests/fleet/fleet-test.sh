@@ -47,6 +47,9 @@ cleanup() {
 }
 loads=()
 trap cleanup EXIT
+# ctest's timeout and a ^C end the script through its EXIT trap too: the fleet never outlives the test.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 "$fleet" up "$dir" "$build" || fail "the fleet did not come up"
 # The namespaces' names (plain words: the run id is hex).
 lb=$(sed -n 's/^lb=//p' "$dir/env")
