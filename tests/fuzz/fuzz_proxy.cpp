@@ -3,8 +3,8 @@
 // The invariant (docs/FUZZING.md "What each target checks"): a header is settled within kProxyHeaderMax
 // bytes (never NeedMore at that size); a complete one consumes no more than it was given and parses the same
 // from exactly its own bytes, while one byte fewer still asks for more; v1 ends in CRLF within 107 bytes, v2
-// is at least its 16 fixed bytes; addresses come both or neither, of a family the protocol carries, and print;
-// a bad header stays bad whatever follows it, for the same reason.
+// is at least its 16 fixed bytes; addresses come both or neither, of a family the protocol carries, and
+// print; a bad header stays bad whatever follows it, for the same reason.
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -49,8 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto& h = p.header;
     if (h.consumed == 0 || h.consumed > size || h.consumed > echo::kProxyHeaderMax)
         violated("consumed more than it was given, or nothing", size);
-    if (h.version == 1 && (h.consumed > echo::kProxyV1Max || bytes[h.consumed - 2] != '\r' ||
-                           bytes[h.consumed - 1] != '\n'))
+    if (h.version == 1 &&
+        (h.consumed > echo::kProxyV1Max || bytes[h.consumed - 2] != '\r' || bytes[h.consumed - 1] != '\n'))
         violated("a v1 header not ended by CRLF within 107 bytes", size);
     if (h.version == 2 && h.consumed < 16) violated("a v2 header shorter than 16 bytes", size);
     if (h.version != 1 && h.version != 2) violated("a version other than 1 or 2", size);
