@@ -30,13 +30,13 @@ void WorkerLoop::start_header_wait(Connection& c, const SocketAddress& peer, Tim
 
 // The header is settled: counted, logged with the original client's address, and the wait ends. A bad one
 // closes the connection (the caller, from step.close); nothing of it was echoed.
-void WorkerLoop::on_header_step(Connection& c, const HeaderStep& step) {
+void WorkerLoop::on_header_step(Connection& c, const HeaderStep& step, TimePoint now) {
     HeaderWait& wait = *c.header_wait();
     awaiting_.remove(wait);
     const ProxyResult result = *step.result;
     count_proxy(result);
     if (result != ProxyResult::Proxy && result != ProxyResult::Local) {
-        warn_bad_header(Clock::now(), result, step.detail, &wait.peer);
+        warn_bad_header(now, result, step.detail, &wait.peer);
         return;
     }
     if (spdlog::should_log(spdlog::level::debug)) {

@@ -256,7 +256,7 @@ void WorkerLoop::on_client(int fd, std::uint32_t events, TimePoint now) {
     if (!outcome.close && (events & EPOLLIN) && c.awaiting_header()) {
         HeaderStep step = c.on_header_readable(scratch, counters_, now);
         outcome = outcome.then({step.active, step.close});
-        if (step.result) on_header_step(c, step);
+        if (step.result) on_header_step(c, step, now);
     } else if (!outcome.close && (events & EPOLLIN)) {
         outcome = outcome.then(c.on_readable(scratch, counters_, now));
         if (outcome.stray_header) on_stray_header(now);

@@ -87,7 +87,7 @@ class WorkerLoop {
     // PROXY protocol headers (proxy_intake.cpp, R90).
     bool is_proxy_listener(int fd) const;
     void start_header_wait(Connection& c, const SocketAddress& peer, TimePoint now);
-    void on_header_step(Connection& c, const HeaderStep& step);
+    void on_header_step(Connection& c, const HeaderStep& step, TimePoint now);
     void on_stray_header(TimePoint now);
     void expire_headers(TimePoint now);
     void count_proxy(ProxyResult result);

@@ -291,6 +291,13 @@ TEST_CASE(
     auto waiting = connect_local(server->port());
     REQUIRE(waiting.valid());
     REQUIRE(send_all(waiting.get(), "PROXY TCP4 192.0.2.8"));
+    // Both accepted before the reload: one still in the backlog would go to the new worker.
+    REQUIRE(eventually(
+        [&] {
+            auto r = http_get(server->metrics_port(), "/metrics");
+            return metric_value(r.body, "echo_hardened_connections_open") == 2.0;
+        },
+        10s));
 
     server->signal(SIGHUP);
     REQUIRE(server->wait_for_log("handing over 1 connection(s) with 0 byte(s) not yet echoed, keeping 1 "

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "os/listener.hpp"
 #include "worker/proxy_header.hpp"
 
 using namespace echo;
@@ -217,4 +218,16 @@ TEST_CASE("a stray header on a plain listener is recognised only from its whole 
     CHECK(!stray(kSig.substr(0, 11)));
     CHECK(!stray("hello"));
     CHECK(!stray(""));
+}
+
+TEST_CASE("which sockets systemd passes expect a PROXY header: named proxy or *-proxy") {
+    CHECK(is_proxy_socket_name("proxy"));
+    CHECK(is_proxy_socket_name("edge-proxy"));
+    CHECK(is_proxy_socket_name("lb-2-proxy"));
+    CHECK(!is_proxy_socket_name("echo-hardened.socket"));
+    CHECK(!is_proxy_socket_name("proxy-edge"));
+    CHECK(!is_proxy_socket_name("noproxy"));
+    CHECK(!is_proxy_socket_name("-prox"));
+    CHECK(!is_proxy_socket_name("metrics"));
+    CHECK(!is_proxy_socket_name(""));
 }
