@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     // Who to become when started as root (R99): settled before anything is bound, a missing user is exit 2.
     const DropPlan drop = plan_drop(config);
     if (drop.exit_code >= 0) return drop.exit_code;
-    auto listeners = open_listeners(config.listen, config.metrics_listen);
+    auto listeners = open_listeners(config.listen, config.metrics_listen, config.proxy_protocol);
     if (!listeners.ok()) return kExitFailure;  // open_listeners() said which address and why
     // Once start-up's own calls (bind, /proc, setrlimit) are done, before any fork: RUNBOOK.md "Seccomp".
     const SeccompMode seccomp = config.seccomp;
@@ -123,20 +123,23 @@ int main(int argc, char** argv) {
     // What a worker is handed at its fork: the listening sockets (shared by every worker, borrowed from the
     // master, which keeps them open for the life of any worker) and the seccomp mode fixed above.
     std::vector<int> listen_fds;
-    for (const auto& l : listeners->sockets)
+    std::vector<int> proxy_fds;  // those of them whose connections start with a PROXY header (R90)
+    for (const auto& l : listeners->sockets) {
         listen_fds.push_back(l.fd.get());
+        if (l.proxy) proxy_fds.push_back(l.fd.get());
+    }
     const pid_t master_pid = getpid();
     const bool landlock = unprivileged.confine_children;
     // Only a service manager keeps what a stop parks (R62): without one, --fd-store changes nothing.
     const bool under_systemd = std::getenv("NOTIFY_SOCKET") != nullptr;
-    WorkerBody worker_body = [listen_fds, seccomp, landlock, master_pid, shared_board, under_systemd](
-                                 const Config& current, unsigned slot, unsigned generation,
-                                 std::optional<std::uint32_t> entry, UniqueFd channel) {
+    WorkerBody worker_body = [listen_fds, proxy_fds, seccomp, landlock, master_pid, shared_board,
+                              under_systemd](const Config& current, unsigned slot, unsigned generation,
+                                             std::optional<std::uint32_t> entry, UniqueFd channel) {
         WorkerSettings settings = worker_settings(current, seccomp);
         settings.landlock = landlock;
         settings.park_on_stop = under_systemd && current.fd_store > 0;
         return run_worker(settings, WorkerStart{slot, generation, std::move(channel), master_pid, listen_fds,
-                                                shared_board, entry});
+                                                shared_board, entry, proxy_fds});
     };
     ConfigReload reload = [args, cpus] { return parse_config(args, process_environment(), cpus); };
     // The metrics process (R81): only when asked for, and only with the board it reads.

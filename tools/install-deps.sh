@@ -11,6 +11,10 @@ packages=(
   netcat-openbsd procps util-linux iproute2 strace
   systemd systemd-container debootstrap
   socat ncat xinetd
+  # HAProxy: the PROXY protocol's integration test (R90) runs it with send-proxy and send-proxy-v2 in front, and
+  # the fleet (deploy/, tests/fleet, docs/FLEET.md) in front of its hosts (run by the scripts, never as a
+  # service); curl asks the hosts' /ready, jq reads echo-load's JSON summaries.
+  haproxy curl jq
   # bench/run-bench.sh --plot: gnuplot's pngcairo and svg terminals, a font for their text; xmllint checks the SVG.
   gnuplot-nox fonts-dejavu-core libxml2-utils
   # The Debian package (debian/, tests/systemd/package-test.sh): dpkg-buildpackage, debhelper, lintian, the man

@@ -20,10 +20,11 @@ run_suite() {  # run_suite BUILD_DIR LABEL_EXCLUDE CMAKE_ARGS...
 }
 
 run_suite build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-# Sanitizers slow everything down several times: the real-systemd container test and the benchmark smoke
-# test add nothing there that the optimised run has not shown (they exercise units and timing, not memory).
+# Sanitizers slow everything down several times: the real-systemd container test, the fleet behind HAProxy and
+# the benchmark smoke test add nothing there that the optimised run has not shown (they exercise units,
+# deployment and timing, not memory).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite build-asan "systemd|bench|soak" -DCMAKE_BUILD_TYPE=Debug -DECHO_SANITIZE=ON
+    run_suite build-asan "systemd|fleet|bench|soak" -DCMAKE_BUILD_TYPE=Debug -DECHO_SANITIZE=ON
 
 # The libFuzzer targets (R95, docs/FUZZING.md), ASan+UBSan built in: only they are built in build-fuzz, and only
 # their ctests (label fuzz) run, each for ECHO_FUZZ_SECONDS (30 s) from a scratch copy of its corpus.

@@ -71,6 +71,10 @@ std::vector<std::string> journal_fields(const LogContext& context, const LogFiel
         if (const char* abbrev = sigabbrev_np(*fields.signal))
             out.push_back(fmt::format("SIGNAL_NAME=SIG{}", abbrev));
     }
+    if (!fields.client_address.empty())
+        out.push_back(fmt::format("CLIENT_ADDRESS={}", fields.client_address));
+    if (!fields.proxy_address.empty()) out.push_back(fmt::format("PROXY_ADDRESS={}", fields.proxy_address));
+    if (!fields.proxy_result.empty()) out.push_back(fmt::format("PROXY_RESULT={}", fields.proxy_result));
     if (auto id = message_id(fields.event); !id.empty()) out.push_back(fmt::format("MESSAGE_ID={}", id));
     return out;
 }

@@ -69,6 +69,12 @@ struct LogFields {
     std::optional<unsigned> worker_generation = std::nullopt;
     std::optional<int> exit_status = std::nullopt;  // exited with this status
     std::optional<int> signal = std::nullopt;       // killed by this signal
+    // A worker's record about one client connection (R90, docs/PROXY.md "Logs"): the original client's
+    // address, as a PROXY header gave it or the socket's own peer; the balancer's; what became of the header.
+    // Empty: no such field. They point into the caller's strings, which outlive the call.
+    std::string_view client_address = {};
+    std::string_view proxy_address = {};
+    std::string_view proxy_result = {};
 };
 
 // A wait(2) status as EXIT_STATUS= or SIGNAL= (a status of -1, unknown, sets neither).

@@ -18,7 +18,10 @@ inline constexpr unsigned kMaxFdStore = 16 * 1024 * 1024;
 
 inline constexpr Duration kMaxIdleTimeout = seconds(7 * 24 * 3600);
 inline constexpr Duration kMaxDrainTimeout = seconds(3600);
+// A balancer notices a failing health check within seconds; ten minutes is past any sane inter x fall.
+inline constexpr Duration kMaxLeaveDelay = seconds(600);
 inline constexpr Duration kMaxWorkerTimeout = seconds(3600);
+inline constexpr Duration kMaxProxyTimeout = seconds(3600);
 inline constexpr Duration kMaxZombieWorkerLifetime = seconds(24 * 3600);
 
 // Far more than any real configuration; the bound makes --config /dev/zero an error rather than a hang.

@@ -19,10 +19,15 @@ enum class SeccompMode { Enforce, Log, Off };
 
 struct Config {
     std::vector<SocketAddress> listen;  // empty: the default, 127.0.0.1:7007
-    unsigned workers = 0;               // 0 until resolved: the number of CPUs this process may run on
-    unsigned max_connections = 10000;   // per worker
+    // Every echo listener expects a PROXY protocol header (R90, docs/PROXY.md); without it only the sockets
+    // systemd passes named "proxy" or "*-proxy" do. Fixed at start, with the listeners.
+    bool proxy_protocol = false;
+    Duration proxy_timeout = seconds(3);  // for the whole header to arrive; 0: no limit but --idle-timeout
+    unsigned workers = 0;                 // 0 until resolved: the number of CPUs this process may run on
+    unsigned max_connections = 10000;     // per worker
     Duration idle_timeout = seconds(300);
     Duration drain_timeout = seconds(10);
+    Duration leave_delay{};  // SIGTERM: not ready, still accepting, this long before the drain (R91); 0: none
     Duration worker_timeout = seconds(30);  // 0 disables the heartbeat check
     std::size_t buffer_size = 64 * 1024;    // per-connection cap on bytes read but not yet echoed
     LogLevel log_level = LogLevel::Info;

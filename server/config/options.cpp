@@ -135,6 +135,19 @@ const std::vector<Option>& options() {
              return std::nullopt;
          },
          &Config::listen},
+        {"proxy-protocol", "ECHO_PROXY_PROTOCOL", nullptr,
+         "every echo listener expects a PROXY protocol v1 or v2 header (a load balancer's) first; without\n"
+         "    it, only sockets systemd passes named \"proxy\" or \"*-proxy\" (docs/PROXY.md; fixed at start)",
+         [](Config& c, std::string_view text) -> std::optional<std::string> {
+             auto b = parse_bool(text);
+             if (!b) return "expected 1/0, yes/no, true/false or on/off";
+             c.proxy_protocol = *b;
+             return std::nullopt;
+         }},
+        {"proxy-timeout", "ECHO_PROXY_TIMEOUT", "DURATION",
+         "close a connection whose PROXY header is not complete this long after its accept; 0 disables\n"
+         "    (default 3s)",
+         duration_in(&Config::proxy_timeout, bounds::kMaxProxyTimeout)},
         {"workers", "ECHO_WORKERS", "N", "number of worker processes, 1-1024 (default: the number of CPUs)",
          unsigned_in(&Config::workers, 1, bounds::kMaxWorkers)},
         {"max-connections", "ECHO_MAX_CONNECTIONS", "N",
@@ -146,6 +159,10 @@ const std::vector<Option>& options() {
         {"drain-timeout", "ECHO_DRAIN_TIMEOUT", "DURATION",
          "on SIGTERM, serve busy connections at most this long before closing them (default 10s)",
          duration_in(&Config::drain_timeout, bounds::kMaxDrainTimeout)},
+        {"leave-delay", "ECHO_LEAVE_DELAY", "DURATION",
+         "on SIGTERM, answer /ready 503 but keep accepting this long before the drain, so a load\n"
+         "    balancer takes the server out of rotation first (docs/FLEET.md); 0 disables (default 0)",
+         duration_in(&Config::leave_delay, bounds::kMaxLeaveDelay)},
         {"worker-timeout", "ECHO_WORKER_TIMEOUT", "DURATION",
          "kill and replace a worker whose heartbeat stops for this long; 0 disables (default 30s)",
          duration_in(&Config::worker_timeout, bounds::kMaxWorkerTimeout)},
@@ -186,8 +203,9 @@ const std::vector<Option>& options() {
          "with --zombie-mode, each worker exits after this long; 0: only when killed (default 0)",
          duration_in(&Config::zombie_worker_lifetime, bounds::kMaxZombieWorkerLifetime)},
         {"metrics-listen", "ECHO_METRICS_LISTEN", "ADDR:PORT",
-         "serve Prometheus metrics at http://ADDR:PORT/metrics from a process of their own\n"
-         "    (default: off, unless systemd passes a socket named \"metrics\"; fixed at start)",
+         "serve Prometheus metrics at http://ADDR:PORT/metrics, and readiness for a load balancer at\n"
+         "    /ready, from a process of their own (default: off, unless systemd passes a socket named\n"
+         "    \"metrics\"; fixed at start)",
          [](Config& c, std::string_view text) -> std::optional<std::string> {
              std::string why;
              auto addr = parse_listen_address(text, why);

@@ -40,7 +40,8 @@ int MasterLoop::run(TimePoint now) {
         return kExitFailure;
     }
     for (const auto& l : listeners_)
-        spdlog::info("listening on {}{}", l.name, from_systemd_ ? " (passed by systemd)" : "");
+        spdlog::info("listening on {}{}{}", l.name, from_systemd_ ? " (passed by systemd)" : "",
+                     l.proxy ? " (expecting PROXY protocol headers)" : "");
     if (predecessor_) {
         // Started by an upgrade (R61): silent towards systemd until the old master has named us main.
         notifier_.hold(true);
@@ -118,7 +119,7 @@ void MasterLoop::on_signals(TimePoint now) {
             spdlog::error("read() from the signalfd failed: {}", errno_text(signo));
             return;
         }
-        execute(supervisor_.on_signal(signo, now), now);
+        on_signal(signo, now);
     }
 }
 
@@ -134,6 +135,7 @@ void MasterLoop::on_timer(TimePoint now) {
     }
     execute(supervisor_.on_tick(now), now);
     check_upgrade_deadline(now);
+    check_leave_due(now);
     if (next_watchdog_ && now >= *next_watchdog_) {
         // Sent from the loop itself: a master wedged anywhere stops sending and systemd restarts it (R31).
         notifier_.watchdog();
@@ -218,6 +220,8 @@ void MasterLoop::execute(const Actions& actions, TimePoint now) {
                 listeners_.clear();
                 break;
             case Action::Kind::NotifyReady:
+                // Ready for a balancer's health check once its workers serve, a new master too (R91).
+                rotation_.announced_ready();
                 if (ask_predecessor()) break;  // a new master's first: the old master is still main
                 notifier_.ready();
                 revive_stored();
@@ -305,6 +309,7 @@ void MasterLoop::reload(TimePoint now) {
     next.listen = config_.listen;
     config_ = std::move(next);
     set_log_level(config_.log_level);
+    rotation_.set_delay(config_.leave_delay);
     execute(supervisor_.on_reloaded(supervisor_settings(config_), now), now);
 }
 
@@ -334,12 +339,14 @@ void MasterLoop::publish_status(TimePoint now, bool force) {
     if (board_ != nullptr) {
         MasterFigures figures = supervisor_.figures();
         figures.master_pid = master_pid_;
+        figures.readiness = rotation_.readiness(supervisor_.state());
         board_->publish_master(figures);
     }
     status_pending_ = !force && now < next_status_;
     if (status_pending_) return;
     refresh_figures();
-    notifier_.status(status_note_ + supervisor_.status_line());
+    notifier_.status((rotation_.leaving() ? "leaving rotation; " : "") + status_note_ +
+                     supervisor_.status_line());
     next_status_ = now + kStatusInterval;
 }
 
@@ -349,6 +356,7 @@ void MasterLoop::arm_timer() {
         if (t && (!next || *t < *next)) next = t;
     };
     consider(next_watchdog_);
+    consider(rotation_.deadline());
     consider(metrics_.next_deadline());
     consider(successor_deadline_);
     if (status_pending_) consider(next_status_);

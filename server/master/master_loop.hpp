@@ -11,6 +11,7 @@
 
 #include "master/master.hpp"
 #include "master/notifier.hpp"
+#include "master/rotation.hpp"
 #include "master/supervisor.hpp"
 #include "os/channel.hpp"
 #include "os/epoll.hpp"
@@ -60,6 +61,7 @@ class MasterLoop {
           oom_score_(std::move(setup.oom_score)),
           oom_kills_(std::move(setup.oom_kills)),
           supervisor_(supervisor_settings(config_), describe(listeners_)),
+          rotation_(config_.leave_delay),
           metrics_(std::move(setup.metrics_body), epoll_, &oom_score_),
           exec_helper_(std::move(setup.exec_helper)) {
         if (setup.predecessor.valid())
@@ -72,6 +74,8 @@ class MasterLoop {
   private:
     // Handlers: read one source, hand what it said to the supervisor.
     void on_signals(TimePoint now);
+    void on_signal(int signo, TimePoint now);
+    void check_leave_due(TimePoint now);
     void on_timer(TimePoint now);
     void on_channel(std::uint32_t id, std::uint32_t events, TimePoint now);
     void drain_channel(WorkerChannel& channel, TimePoint now);
@@ -136,6 +140,7 @@ class MasterLoop {
     OomScore oom_score_;
     OomKillCounter oom_kills_;
     Supervisor supervisor_;
+    Rotation rotation_;  // the leave before a graceful stop (R91), and what /ready says
     MetricsKeeper metrics_;
     std::vector<WorkerChannel> channels_;
     std::vector<char> channel_buffer_ = std::vector<char>(kChannelDatagram);  // one read at a time

@@ -30,6 +30,11 @@ void totals(Exposition& e, const BoardSnapshot& b) {
     e.family("echo_hardened_accept_pauses_total", "counter",
              "Times a worker stopped accepting for 250 ms after EMFILE, ENFILE, ENOBUFS or ENOMEM.");
     e.sample("echo_hardened_accept_pauses_total", {}, b.accept_pauses);
+    // Every result is always on the page, 0 included, so a rate() over it needs no absent-series care.
+    e.family("echo_hardened_proxy_headers_total", "counter",
+             "PROXY protocol headers by what became of them (docs/PROXY.md).");
+    for (std::size_t r = 0; r < kProxyResultNames.size(); ++r)
+        e.sample("echo_hardened_proxy_headers_total", {{"result", kProxyResultNames[r]}}, b.proxy_headers[r]);
 }
 
 void master(Exposition& e, const MasterFigures& m) {

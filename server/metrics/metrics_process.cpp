@@ -14,6 +14,7 @@
 #include "base/exit_codes.hpp"
 #include "base/log.hpp"
 #include "metrics/metrics_page.hpp"
+#include "metrics/ready_page.hpp"
 #include "os/epoll.hpp"
 #include "os/event_tag.hpp"
 #include "os/fd_util.hpp"
@@ -59,8 +60,14 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
     const auto* ctx = static_cast<const Context*>(cls);
     if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "HEAD") != 0)
         return respond(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n", "text/plain");
+    if (std::strcmp(url, "/ready") == 0) {
+        // One relaxed load of the board, no /proc read: a health check every second costs nearly nothing.
+        ReadyAnswer answer = ready_answer(ctx->board->readiness());
+        return respond(connection, answer.status, std::string(answer.body), "text/plain");
+    }
     if (std::strcmp(url, "/metrics") != 0)
-        return respond(connection, MHD_HTTP_NOT_FOUND, "the metrics are at /metrics\n", "text/plain");
+        return respond(connection, MHD_HTTP_NOT_FOUND, "the metrics are at /metrics, readiness at /ready\n",
+                       "text/plain");
     std::string page = render_metrics_page(ctx->board->snapshot(), ctx->self, read_process_stats);
     return respond(connection, MHD_HTTP_OK, page, kContentType);
 }

@@ -77,7 +77,8 @@ int take_from_systemd(int count, char** names, Listeners& out) {
         if (metrics)
             out.metrics = Listener{std::move(owned), bound_name(fd)};
         else
-            out.sockets.push_back({std::move(owned), bound_name(fd)});
+            out.sockets.push_back(
+                {std::move(owned), bound_name(fd), name != nullptr && is_proxy_socket_name(name)});
     }
     if (out.sockets.empty())
         return spdlog::critical("systemd passed only the metrics socket; the echo socket is missing"),
@@ -105,8 +106,13 @@ int bind_one(const SocketAddress& addr, std::vector<Listener>& out) {
 
 }  // namespace
 
+bool is_proxy_socket_name(std::string_view name) {
+    return name == "proxy" || name.ends_with("-proxy");
+}
+
 SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses,
-                                    const std::optional<SocketAddress>& metrics_address) {
+                                    const std::optional<SocketAddress>& metrics_address,
+                                    bool proxy_protocol) {
     Listeners out;
     char** names = nullptr;
     int passed = sd_listen_fds_with_names(1, &names);
@@ -125,6 +131,9 @@ SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses,
     if (passed == 0)
         for (const auto& addr : addresses)
             if (int b = bind_one(addr, out.sockets); b < 0) return SysResult<Listeners>::failure(b);
+    if (proxy_protocol)
+        for (auto& l : out.sockets)
+            l.proxy = true;
     if (metrics_address && !out.metrics) {
         std::vector<Listener> one;
         if (int b = bind_one(*metrics_address, one); b < 0) return SysResult<Listeners>::failure(b);

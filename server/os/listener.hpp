@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/sys_result.hpp"
@@ -13,7 +14,8 @@ namespace echo {
 
 struct Listener {
     UniqueFd fd;
-    std::string name;  // the address the socket is really bound to (port 0 resolved), for logs and tests
+    std::string name;    // the address the socket is really bound to (port 0 resolved), for logs and tests
+    bool proxy = false;  // its connections start with a PROXY protocol header (R90, docs/PROXY.md)
 };
 
 struct Listeners {
@@ -31,13 +33,19 @@ struct Listeners {
 // upgrade and restart").
 inline constexpr const char* kStoredConnectionName = "conn";
 
+// Whether a socket systemd passes under this FileDescriptorName= expects PROXY protocol headers: "proxy",
+// or a name ending in "-proxy" (several such sockets, each its own name: docs/PROXY.md "Which listeners").
+bool is_proxy_socket_name(std::string_view name);
+
 // Socket activation first (sd_listen_fds_with_names, which also unsets LISTEN_* so no child sees them):
 // a socket named "metrics" is the metrics page's, every other one serves echo; otherwise binds every
-// address. `metrics_address` is bound unless systemd passed the metrics socket. All returned fds are
-// non-blocking and close-on-exec. Unlike the one-object owners, it logs its failure itself (critical), since
-// only it knows which address or passed fd and which call failed; then returns -errno.
+// address. With `proxy_protocol` every echo listener expects a PROXY header; without it, only passed sockets
+// whose name says so (is_proxy_socket_name). `metrics_address` is bound unless systemd passed the metrics
+// socket. All returned fds are non-blocking and close-on-exec. Unlike the one-object owners, it logs its
+// failure itself (critical), since only it knows which address or passed fd and which call failed; then
+// returns -errno.
 SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses,
-                                    const std::optional<SocketAddress>& metrics_address);
+                                    const std::optional<SocketAddress>& metrics_address, bool proxy_protocol);
 
 std::string describe(const std::vector<Listener>& listeners);  // "127.0.0.1:7007, [::1]:7007"
 

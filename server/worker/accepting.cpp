@@ -31,15 +31,23 @@ void WorkerLoop::on_listener(int fd, TimePoint now) {
 // that connection. So at least one accept is tried even when the balance took the listeners away earlier in
 // this batch (a close can), and after that the loop goes on only while the worker still wants more.
 void WorkerLoop::accept_from(int fd, TimePoint now) {
+    const bool proxy = is_proxy_listener(fd);
     for (int i = 0; i < kAcceptBatch && (accepting_ || i == 0); ++i) {
         if (state_ != State::Serving || accept_resume_at_) return;
         if (open_ >= settings_.max_connections) {
             warn_at_capacity(now);
             return;
         }
-        int client = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        // A proxy listener's peer is the balancer: its address is logged with the header (docs/PROXY.md
+        // "Logs").
+        SocketAddress peer;
+        peer.length = sizeof peer.storage;
+        int client = proxy ? accept4(fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+                                     SOCK_NONBLOCK | SOCK_CLOEXEC)
+                           : accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (client >= 0) {
-            add_connection(UniqueFd(client), now);
+            Connection* c = add_connection(UniqueFd(client), now);
+            if (c != nullptr && proxy) start_header_wait(*c, peer, now);
             continue;
         }
         switch (errno) {
@@ -83,7 +91,7 @@ void WorkerLoop::pause_accepting(int err, TimePoint now) {
     refresh_accepting();
 }
 
-void WorkerLoop::add_connection(UniqueFd fd, TimePoint now) {
+Connection* WorkerLoop::add_connection(UniqueFd fd, TimePoint now) {
     int one = 1;
     // Echo replies are small writes that must not wait for Nagle. Fails with EOPNOTSUPP on AF_UNIX sockets a
     // .socket unit may pass: nothing to disable there, ignored.
@@ -94,7 +102,7 @@ void WorkerLoop::add_connection(UniqueFd fd, TimePoint now) {
     auto conn = std::make_unique<Connection>(std::move(fd), settings_.buffer_size, now);
     if (int r = epoll_.add(raw, EPOLLIN, EventTag::of(raw, Source::Client)); r < 0) {
         spdlog::warn("epoll_ctl(ADD) failed for a new connection: {}; closing it", errno_text(r));
-        return;  // conn's destructor closes the socket
+        return nullptr;  // conn's destructor closes the socket
     }
     conn->set_armed(EPOLLIN);
     ++open_;
@@ -106,6 +114,7 @@ void WorkerLoop::add_connection(UniqueFd fd, TimePoint now) {
     // connection arrives, so the kernel's one wake-up goes to a worker that wants it. Having been woken,
     // it took this one: every wake-up accepts at least one connection, so none waits for nobody.
     refresh_accepting();
+    return by_fd_[index].get();
 }
 
 // Leaving the listeners for the balance's sake can swallow a wake-up: one the kernel gave this worker for a

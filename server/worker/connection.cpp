@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+
+#include "config/bounds.hpp"
 
 #include "worker/socket_io.hpp"
 
@@ -28,7 +31,8 @@ Connection::Connection(Parcel parcel, std::size_t buffer_cap, TimePoint now)
       pending_(std::max(buffer_cap, parcel.bytes.size())),
       last_activity_(now),
       peer_closed_(parcel.peer_closed),
-      adopted_(true) {
+      adopted_(true),
+      first_read_seen_(true) {
     if (!parcel.bytes.empty()) pending_.append(parcel.bytes);
 }
 
@@ -61,6 +65,11 @@ IoOutcome Connection::on_readable(std::span<char> scratch, EchoCounters& counter
     }
     last_activity_ = now;
     auto got = static_cast<std::size_t>(n);
+    // The first read is always direct: nothing is pending before it.
+    if (!first_read_seen_) {
+        first_read_seen_ = true;
+        if (starts_with_proxy_signature(into.first(got))) return {false, true, true};
+    }
     if (!direct) {
         pending_.commit(got);
         return IoOutcome::keep(true);  // the write side is armed already; pending bytes are written first
@@ -74,6 +83,64 @@ IoOutcome Connection::on_readable(std::span<char> scratch, EchoCounters& counter
     if (static_cast<std::size_t>(w) < got)
         pending_.append(into.subspan(static_cast<std::size_t>(w), got - static_cast<std::size_t>(w)));
     return IoOutcome::keep(true);
+}
+
+// Whatever follows the header in the same read fits the pending buffer: a read takes at most a header's
+// worth, and the pending buffer holds at least that much.
+static_assert(kProxyHeaderMax <= bounds::kMinBufferSize);
+
+HeaderStep Connection::on_header_readable(std::span<char> scratch, EchoCounters& counters, TimePoint now) {
+    HeaderWait& wait = *header_;
+    const bool split = wait.used > 0;
+    // The parser settles every header within kProxyHeaderMax bytes, so a wait with bytes has room for more.
+    std::span<char> into = split ? std::span<char>(wait.bytes.get() + wait.used, kProxyHeaderMax - wait.used)
+                                 : scratch.first(std::min(scratch.size(), kProxyHeaderMax));
+    ssize_t n;
+    do {
+        n = socket_read(fd_.get(), into.data(), into.size());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && would_block(errno)) return {};
+    if (n <= 0) {
+        // EOF or reset. A connection that sent nothing at all is a plain TCP check, not a broken header.
+        HeaderStep step{.close = true};
+        if (split) {
+            step.result = ProxyResult::Truncated;
+            step.detail =
+                n == 0 ? "closed before the header was complete" : "reset before the header was complete";
+        }
+        return step;
+    }
+    last_activity_ = now;
+    auto got = static_cast<std::size_t>(n);
+    std::span<const char> seen = into.first(got);
+    if (split) {
+        wait.used += got;
+        seen = {wait.bytes.get(), wait.used};
+    }
+    ProxyParse parse = parse_proxy_header(seen);
+    switch (parse.status) {
+        case ProxyParse::Status::NeedMore:
+            if (!split) {
+                wait.bytes = std::make_unique_for_overwrite<char[]>(kProxyHeaderMax);
+                std::memcpy(wait.bytes.get(), seen.data(), got);
+                wait.used = got;
+            }
+            return {.active = true};
+        case ProxyParse::Status::Bad:
+            return {.close = true, .result = parse.reason, .detail = parse.detail};
+        case ProxyParse::Status::Done:
+            break;
+    }
+    HeaderStep step{.active = true,
+                    .result = parse.header.source ? ProxyResult::Proxy : ProxyResult::Local,
+                    .header = parse.header};
+    auto rest = seen.subspan(parse.header.consumed);
+    if (!rest.empty()) {
+        pending_.append(rest);
+        IoOutcome wrote = write_pending(counters, now);
+        step.close = wrote.close;
+    }
+    return step;
 }
 
 IoOutcome Connection::on_writable(EchoCounters& counters, TimePoint now) {

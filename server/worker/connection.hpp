@@ -4,11 +4,13 @@
 #include <sys/epoll.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "base/clock.hpp"
 #include "base/unique_fd.hpp"
 #include "os/channel.hpp"
+#include "worker/header_wait.hpp"
 #include "worker/idle_list.hpp"
 #include "worker/pending_buffer.hpp"
 
@@ -22,11 +24,13 @@ struct EchoCounters {
 struct IoOutcome {
     bool active = false;  // bytes moved: the connection goes to the newest end of the idle list
     bool close = false;   // peer gone, error, or everything echoed after its EOF
+    // Closed because its first read began with a PROXY header on a listener that expects none (R90).
+    bool stray_header = false;
 
     static IoOutcome keep(bool active) { return {active, false}; }
     static IoOutcome closed() { return {false, true}; }
     // This step followed by `next` on the same event: active if either moved bytes; `next` decides the rest.
-    IoOutcome then(IoOutcome next) const { return {active || next.active, next.close}; }
+    IoOutcome then(IoOutcome next) const { return {active || next.active, next.close, next.stray_header}; }
 };
 
 class Connection {
@@ -43,6 +47,20 @@ class Connection {
     Parcel to_parcel();
 
     int fd() const { return fd_.get(); }
+
+    // From a proxy listener (R90): until its PROXY header is complete, what it reads is the header's, and
+    // nothing is echoed.
+    void await_header(std::unique_ptr<HeaderWait> wait) {
+        header_ = std::move(wait);
+        first_read_seen_ = true;
+    }
+    HeaderWait* header_wait() const { return header_.get(); }
+    bool awaiting_header() const { return header_ != nullptr; }
+    // One read while awaiting the header. Once it is complete, the bytes read after it are client data:
+    // echoed, or kept pending like any others. The wait itself stays until end_header_wait(), so the worker
+    // can log the balancer's address first.
+    HeaderStep on_header_readable(std::span<char> scratch, EchoCounters& counters, TimePoint now);
+    void end_header_wait() { header_.reset(); }
 
     // One read per readiness event (a ping-pong costs one read and one send: RUNBOOK.md "Architecture"): with
     // level-triggered epoll anything left is reported again. With nothing pending the bytes go
@@ -89,6 +107,10 @@ class Connection {
     bool adopted_ = false;
     bool reading_stopped_ = false;
     bool keep_here_ = false;
+    // Its first read has been looked at for a stray PROXY header (a plain listener's connections only; one
+    // handed over or awaiting a header is past that).
+    bool first_read_seen_ = false;
+    std::unique_ptr<HeaderWait> header_;
 };
 
 }  // namespace echo

@@ -3,10 +3,35 @@
 
 #include <sys/types.h>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 namespace echo {
+
+// What became of a connection's PROXY protocol header (R90, docs/PROXY.md "Counters"): the label `result` of
+// echo_hardened_proxy_headers_total. Proxy: the original client's address taken; Local: accepted without one
+// (v2 LOCAL, v2 UNSPEC, v1 UNKNOWN), the connection's own peer kept. The rest close the connection.
+enum class ProxyResult : std::size_t {
+    Proxy,
+    Local,
+    Malformed,
+    TooLong,
+    UnknownVersion,
+    UnknownCommand,
+    Truncated,   // EOF or reset before the header was complete
+    Timeout,     // not complete within --proxy-timeout
+    Unexpected,  // a header on a listener that expects none
+};
+inline constexpr std::array<std::string_view, 9> kProxyResultNames = {
+    "proxy",           "local",     "malformed", "too_long",  "unknown_version",
+    "unknown_command", "truncated", "timeout",   "unexpected"};
+using ProxyCounts = std::array<std::uint64_t, kProxyResultNames.size()>;
+constexpr std::string_view proxy_result_name(ProxyResult r) {
+    return kProxyResultNames[static_cast<std::size_t>(r)];
+}
 
 // One worker process's counters since its fork, as it last wrote them (at each accept, close and echo).
 struct WorkerFigures {
@@ -18,6 +43,16 @@ struct WorkerFigures {
     std::uint64_t bytes_echoed = 0;
     std::uint64_t accept_pauses = 0;  // accepts stopped for a while after EMFILE and its kin
     std::uint64_t adopted = 0;        // connections handed over to it by other workers (R60)
+    ProxyCounts proxy_headers{};      // by ProxyResult
+};
+
+// Whether a load balancer should send this server new connections (R91, docs/FLEET.md): what the metrics
+// process answers on /ready. Only Serving is in the rotation.
+enum class Readiness : std::uint32_t {
+    Starting,  // not yet READY=1: some slot's first worker does not accept yet
+    Serving,   // READY=1 announced, and no stop begun (a reload keeps serving throughout)
+    Leaving,   // SIGTERM with --leave-delay: still accepting, while balancers take it out of rotation
+    Stopping,  // draining or stopping: the listeners are closed
 };
 
 // The master's own figures, written by its loop after every event (Supervisor::figures()).
@@ -31,6 +66,7 @@ struct MasterFigures {
     std::uint64_t hung_workers_killed = 0;
     std::uint64_t fork_failures = 0;
     std::uint64_t reloads = 0;
+    Readiness readiness = Readiness::Starting;  // set by the loop (master/rotation.hpp), not the supervisor
 };
 
 // One consistent reading of the board: every live worker, and totals over the whole life of the master
@@ -42,6 +78,7 @@ struct BoardSnapshot {
     std::uint64_t accepted = 0;
     std::uint64_t bytes_echoed = 0;
     std::uint64_t accept_pauses = 0;
+    ProxyCounts proxy_headers{};
 };
 
 }  // namespace echo

@@ -60,14 +60,23 @@ void WorkerLoop::begin_hand_over(TimePoint now) {
     start_.listen_fds.clear();
     std::size_t count = 0;
     std::size_t bytes = 0;
+    std::size_t kept = 0;
     for (Connection& c : idle_) {  // removing the current one is safe (idle_list.hpp)
+        // Still awaiting its PROXY header: kept, since the header's bytes read so far would not travel
+        // with the socket; served here like what comes back, or closed at its header's deadline
+        // (docs/PROXY.md "Reload, hand-over and stop").
+        if (c.awaiting_header()) {
+            ++kept;
+            continue;
+        }
         bytes += c.pending_bytes();
         send_away(c);
         ++count;
     }
     unarmed_.clear();  // they went with the rest, untouched
     to_master_.push(MessageKind::HandedOver, count);
-    spdlog::info("retired: handing over {} connection(s) with {} byte(s) not yet echoed", count, bytes);
+    spdlog::info("retired: handing over {} connection(s) with {} byte(s) not yet echoed{}", count, bytes,
+                 kept > 0 ? fmt::format(", keeping {} awaiting a PROXY header", kept) : std::string());
     hand_over_deadline_ = now + settings_.drain_timeout;
     publish_load(now);
     flush_channel();
@@ -100,7 +109,7 @@ void WorkerLoop::park_the_busy(TimePoint now) {
     std::size_t parked = 0;
     std::size_t waiting = 0;
     for (Connection& c : idle_) {  // removing the current one is safe (idle_list.hpp)
-        if (c.kept_here()) {
+        if (c.kept_here() || c.awaiting_header()) {
             close_connection(c);
             continue;
         }

@@ -37,6 +37,8 @@ std::optional<std::uint32_t> LoadBoard::claim(unsigned slot) {
         e.bytes_echoed.store(0, kRelaxed);
         e.accept_pauses.store(0, kRelaxed);
         e.adopted.store(0, kRelaxed);
+        for (auto& count : e.proxy)
+            count.store(0, kRelaxed);
         // Not counted as able to accept until the worker says so: it may never get that far.
         e.state.store(kNotAccepting, kRelaxed);
         if (i >= used) l.used.store(i + 1, kRelaxed);
@@ -63,6 +65,8 @@ void LoadBoard::release(std::uint32_t entry) {
     m.retired_accepted.store(m.retired_accepted.load(kRelaxed) + e.accepted.load(kRelaxed), kRelaxed);
     m.retired_bytes.store(m.retired_bytes.load(kRelaxed) + e.bytes_echoed.load(kRelaxed), kRelaxed);
     m.retired_pauses.store(m.retired_pauses.load(kRelaxed) + e.accept_pauses.load(kRelaxed), kRelaxed);
+    for (std::size_t r = 0; r < kProxyResultNames.size(); ++r)
+        m.retired_proxy[r].store(m.retired_proxy[r].load(kRelaxed) + e.proxy[r].load(kRelaxed), kRelaxed);
     e.open.store(0, kRelaxed);
     e.state.store(kFree, kRelaxed);
     m.sequence.store(seq + 2, std::memory_order_release);
@@ -79,6 +83,7 @@ void LoadBoard::publish_master(const MasterFigures& f) {
     m.hung_workers_killed.store(f.hung_workers_killed, kRelaxed);
     m.fork_failures.store(f.fork_failures, kRelaxed);
     m.reloads.store(f.reloads, kRelaxed);
+    m.readiness.store(static_cast<std::uint32_t>(f.readiness), kRelaxed);
 }
 
 std::uint32_t LoadBoard::stamp(TimePoint t) {
@@ -118,10 +123,13 @@ WorkerFigures LoadBoard::figures(std::uint32_t entry) const {
     const Entry& e = layout().entries[entry];
     // Adopted first (acquire): the `open` read after it counts at least those (publish_adopted()).
     std::uint64_t adopted = e.adopted.load(std::memory_order_acquire);
-    return {e.slot.load(kRelaxed),          e.pid.load(kRelaxed),
-            e.generation.load(kRelaxed),    e.open.load(kRelaxed),
-            e.accepted.load(kRelaxed),      e.bytes_echoed.load(kRelaxed),
-            e.accept_pauses.load(kRelaxed), adopted};
+    WorkerFigures out{e.slot.load(kRelaxed),          e.pid.load(kRelaxed),
+                      e.generation.load(kRelaxed),    e.open.load(kRelaxed),
+                      e.accepted.load(kRelaxed),      e.bytes_echoed.load(kRelaxed),
+                      e.accept_pauses.load(kRelaxed), adopted};
+    for (std::size_t r = 0; r < kProxyResultNames.size(); ++r)
+        out.proxy_headers[r] = e.proxy[r].load(kRelaxed);
+    return out;
 }
 
 void LoadBoard::read_into(BoardSnapshot& out) const {
@@ -136,10 +144,13 @@ void LoadBoard::read_into(BoardSnapshot& out) const {
                   m.crash_loop_backoffs.load(kRelaxed),
                   m.hung_workers_killed.load(kRelaxed),
                   m.fork_failures.load(kRelaxed),
-                  m.reloads.load(kRelaxed)};
+                  m.reloads.load(kRelaxed),
+                  static_cast<Readiness>(m.readiness.load(kRelaxed))};
     out.accepted = m.retired_accepted.load(kRelaxed);
     out.bytes_echoed = m.retired_bytes.load(kRelaxed);
     out.accept_pauses = m.retired_pauses.load(kRelaxed);
+    for (std::size_t r = 0; r < kProxyResultNames.size(); ++r)
+        out.proxy_headers[r] = m.retired_proxy[r].load(kRelaxed);
     const std::uint32_t used = l.used.load(kRelaxed);
     for (std::uint32_t i = 0; i < used && i < kEntries; ++i) {
         if (l.entries[i].state.load(kRelaxed) == kFree) continue;
@@ -148,6 +159,8 @@ void LoadBoard::read_into(BoardSnapshot& out) const {
         out.accepted += w.accepted;
         out.bytes_echoed += w.bytes_echoed;
         out.accept_pauses += w.accept_pauses;
+        for (std::size_t r = 0; r < kProxyResultNames.size(); ++r)
+            out.proxy_headers[r] += w.proxy_headers[r];
         out.workers.push_back(w);
     }
 }

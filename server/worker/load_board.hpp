@@ -55,6 +55,11 @@ class LoadBoard {
         layout().entries[entry].bytes_echoed.store(bytes_echoed, std::memory_order_relaxed);
     }
     void publish_accept_pauses(std::uint32_t entry, std::uint64_t pauses);
+    // Worker, after each PROXY header's outcome (R90).
+    void publish_proxy(std::uint32_t entry, ProxyResult result, std::uint64_t count) {
+        layout().entries[entry].proxy[static_cast<std::size_t>(result)].store(count,
+                                                                              std::memory_order_relaxed);
+    }
     // Worker, after taking on connections handed over (R60), once `open` counts them: the master places the
     // next ones by open + what it has sent and this does not yet count.
     void publish_adopted(std::uint32_t entry, std::uint64_t adopted) {
@@ -66,6 +71,10 @@ class LoadBoard {
     // Anyone: one entry's figures now (the master's status), or everything at once (the metrics page).
     WorkerFigures figures(std::uint32_t entry) const;
     BoardSnapshot snapshot() const;
+    // Anyone: the master's readiness alone (what /ready answers), one load.
+    Readiness readiness() const {
+        return static_cast<Readiness>(layout().master.readiness.load(std::memory_order_relaxed));
+    }
 
     // The metrics process maps the board read-only: a fault there cannot write a worker's figures.
     int make_read_only() const;
@@ -85,6 +94,7 @@ class LoadBoard {
         std::atomic<std::uint64_t> bytes_echoed;
         std::atomic<std::uint64_t> accept_pauses;
         std::atomic<std::uint64_t> adopted;
+        std::atomic<std::uint64_t> proxy[kProxyResultNames.size()];  // by ProxyResult
     };
     struct alignas(64) Master {
         std::atomic<std::uint64_t> sequence;  // odd while the master folds a freed entry into the totals
@@ -92,6 +102,8 @@ class LoadBoard {
         std::atomic<std::uint32_t> workers_alive, workers_target, zombies;
         std::atomic<std::uint64_t> restarts, crash_loop_backoffs, hung_workers_killed, fork_failures, reloads;
         std::atomic<std::uint64_t> retired_accepted, retired_bytes, retired_pauses;
+        std::atomic<std::uint64_t> retired_proxy[kProxyResultNames.size()];
+        std::atomic<std::uint32_t> readiness;  // a Readiness
     };
     static std::uint32_t stamp(TimePoint t);
     struct Layout {

@@ -28,6 +28,7 @@ WorkerSettings worker_settings(const Config& config, SeccompMode seccomp) {
                                ? seconds(1)
                                : std::max<Duration>(third, milliseconds(100));
     s.buffer_size = config.buffer_size;
+    s.proxy_timeout = config.proxy_timeout;
     if (config.zombie_mode) s.lifetime = config.zombie_worker_lifetime;
     s.seccomp = seccomp;
     return s;

@@ -24,6 +24,7 @@ struct WorkerSettings {
     Duration heartbeat_interval{};  // how often it reports to the master
     std::size_t buffer_size = 0;    // per-connection cap on bytes read and not yet echoed
     Duration lifetime{};            // zombie demonstration: exit after this long; 0: until told to stop
+    Duration proxy_timeout{};       // for a PROXY header to be complete (R90); 0: no limit of its own
     SeccompMode seccomp = SeccompMode::Enforce;
     // Under systemd with --fd-store: a stop sends each connection, once everything read from it is echoed, to
     // the master for systemd's file descriptor store instead of closing it (R62).
@@ -46,6 +47,7 @@ struct WorkerStart {
     // accepts without balancing.
     LoadBoard* board = nullptr;
     std::optional<std::uint32_t> load_entry;
+    std::vector<int> proxy_listen_fds;  // those of listen_fds that expect a PROXY header (R90)
 };
 
 // Runs in the child right after fork(): resets what it inherited, serves until told to stop, and returns the

@@ -39,7 +39,8 @@ WorkerLoop::WorkerLoop(const WorkerSettings& settings, WorkerStart start, Epoll 
       timer_(std::move(timer)),
       scratch_(std::make_unique_for_overwrite<char[]>(settings_.buffer_size)),
       accept_warning_(kWarningInterval),
-      capacity_warning_(kWarningInterval) {
+      capacity_warning_(kWarningInterval),
+      proxy_warning_(kWarningInterval) {
     for (int fd : start_.listen_fds)
         listeners_.emplace_back(fd);
 }
@@ -179,6 +180,9 @@ bool WorkerLoop::balance_allows(TimePoint now) const {
 
 bool WorkerLoop::quiet_for_drain(const Connection& c, TimePoint now) const {
     if (state_ != State::Draining) return false;
+    // Awaiting its PROXY header, a connection is not idle but waiting for the balancer: its header's
+    // deadline decides (docs/PROXY.md "Reload, hand-over and stop").
+    if (c.awaiting_header() && settings_.proxy_timeout > Duration::zero()) return false;
     if (park_flushing_ && !c.kept_here() && c.pending_bytes() == 0)
         return true;  // echoed all it read: parked
     return idle_for_drain(c, now);
@@ -219,6 +223,7 @@ void WorkerLoop::on_timer(TimePoint now) {
         next_heartbeat_ = now + settings_.heartbeat_interval;
     }
     expire_idle(now);
+    expire_headers(now);
     if (due(accept_resume_at_, now)) {
         accept_resume_at_.reset();
         refresh_accepting();
@@ -247,8 +252,15 @@ void WorkerLoop::on_client(int fd, std::uint32_t events, TimePoint now) {
     if (events & (EPOLLERR | EPOLLHUP)) events |= EPOLLIN | EPOLLOUT;
     IoOutcome outcome;
     if ((events & EPOLLOUT) && (c.armed_events() & EPOLLOUT)) outcome = c.on_writable(counters_, now);
-    if (!outcome.close && (events & EPOLLIN))
-        outcome = outcome.then(c.on_readable({scratch_.get(), settings_.buffer_size}, counters_, now));
+    const std::span<char> scratch{scratch_.get(), settings_.buffer_size};
+    if (!outcome.close && (events & EPOLLIN) && c.awaiting_header()) {
+        HeaderStep step = c.on_header_readable(scratch, counters_, now);
+        outcome = outcome.then({step.active, step.close});
+        if (step.result) on_header_step(c, step, now);
+    } else if (!outcome.close && (events & EPOLLIN)) {
+        outcome = outcome.then(c.on_readable(scratch, counters_, now));
+        if (outcome.stray_header) on_stray_header(now);
+    }
     // Current figures for the master's status and the metrics page (R83): one relaxed store, no call.
     if (start_.board != nullptr && start_.load_entry)
         start_.board->publish_bytes(*start_.load_entry, counters_.bytes_written);
@@ -282,6 +294,7 @@ void WorkerLoop::update_interest(Connection& c) {
 
 void WorkerLoop::close_connection(Connection& c) {
     idle_.remove(c);
+    if (HeaderWait* wait = c.header_wait()) awaiting_.remove(*wait);
     // close() removes the fd from the epoll set only once no process holds the socket; an adopted one may
     // still be held by the master (connection.hpp), so it leaves explicitly. ENOENT (never armed) is fine.
     if (c.adopted()) (void)epoll_.remove(c.fd());
@@ -333,7 +346,9 @@ std::size_t WorkerLoop::close_idle_for_drain(TimePoint now) {
 // What a drain does to a connection that has gone quiet: closes it, or, when the stop keeps connections for
 // the next instance (R62), sends it to the master for systemd's file descriptor store.
 void WorkerLoop::end_quiet(Connection& c) {
-    if (parking_ && !c.kept_here())
+    // One still awaiting its PROXY header is closed: the bytes of it read so far would not travel with the
+    // socket (docs/PROXY.md "Reload, hand-over and stop").
+    if (parking_ && !c.kept_here() && !c.awaiting_header())
         send_away(c);
     else
         close_connection(c);
@@ -357,6 +372,7 @@ void WorkerLoop::arm_timer() {
     TimePoint next = next_heartbeat_;
     if (settings_.idle_timeout > Duration::zero() && !idle_.empty())
         next = std::min(next, idle_.oldest()->last_activity() + settings_.idle_timeout);
+    if (!awaiting_.empty()) next = std::min(next, awaiting_.oldest()->deadline);
     for (const auto& t : {accept_resume_at_, balance_recheck_at_, drain_deadline_, next_drain_sweep_,
                           lifetime_end_, hand_over_deadline_})
         if (t) next = std::min(next, *t);

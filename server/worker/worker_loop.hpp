@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.hpp"
@@ -73,7 +74,8 @@ class WorkerLoop {
     void take_absorbed_wakeups(TimePoint now);
     void publish_load(TimePoint now);
     void pause_accepting(int err, TimePoint now);
-    void add_connection(UniqueFd fd, TimePoint now);
+    Connection* add_connection(UniqueFd fd,
+                               TimePoint now);  // nullptr: it could not be watched, and is closed
     void warn_at_capacity(TimePoint now);
     void close_connection(Connection& c);
     void update_interest(Connection& c);
@@ -82,6 +84,15 @@ class WorkerLoop {
     std::size_t close_idle_for_drain(TimePoint now);
     void end_quiet(Connection& c);
     void finish(const char* why);
+    // PROXY protocol headers (proxy_intake.cpp, R90).
+    bool is_proxy_listener(int fd) const;
+    void start_header_wait(Connection& c, const SocketAddress& peer, TimePoint now);
+    void on_header_step(Connection& c, const HeaderStep& step, TimePoint now);
+    void on_stray_header(TimePoint now);
+    void expire_headers(TimePoint now);
+    void count_proxy(ProxyResult result);
+    void warn_bad_header(TimePoint now, ProxyResult result, std::string_view detail,
+                         const SocketAddress* peer);
     // The hand-over (handover.cpp).
     void begin_hand_over(TimePoint now);
     void end_hand_over(TimePoint now);
@@ -104,6 +115,7 @@ class WorkerLoop {
     std::vector<UniqueFd> listeners_;  // our copies of start_.listen_fds, closed when the drain begins
     std::vector<std::unique_ptr<Connection>> by_fd_;
     IdleList<Connection, &Connection::idle_hook> idle_;  // least recently active first
+    IdleList<HeaderWait, &HeaderWait::hook> awaiting_;   // connections awaiting a PROXY header, oldest first
 
     State state_ = State::Serving;
     const char* exit_reason_ = "";
@@ -120,6 +132,8 @@ class WorkerLoop {
     std::optional<TimePoint> timer_armed_for_;
     RateLimitedWarning accept_warning_;
     RateLimitedWarning capacity_warning_;
+    RateLimitedWarning proxy_warning_;  // one line for every kind of bad header: a flood of them says it once
+    ProxyCounts proxy_counts_{};
 
     std::uint32_t open_ = 0;
     MemoryReturn memory_return_;

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "fixture.hpp"
@@ -128,4 +129,55 @@ TEST_CASE("SIGQUIT: fast stop closes open connections at once and exits 0") {
     CHECK(server->log().find("SIGQUIT: fast stop") != std::string::npos);
     for (pid_t w : workers)
         CHECK(!proc_state(w));
+}
+
+TEST_CASE(
+    "SIGTERM with --leave-delay: /ready 503 while it still accepts and echoes, then the drain, exit 0") {
+    auto server =
+        start_server({"--metrics-listen", "127.0.0.1:0", "--leave-delay", "2s", "--drain-timeout", "5s"});
+    REQUIRE(server->metrics_port() != 0);
+    CHECK(eventually([&] { return http_get(server->metrics_port(), "/ready").status == 200; }, 10s));
+    CHECK(http_get(server->metrics_port(), "/ready").body == "ready\n");
+    auto held = connect_local(server->port());
+    REQUIRE(send_all(held.get(), "before"));
+    REQUIRE(recv_exact(held.get(), 6) == "before");
+
+    auto term_at = std::chrono::steady_clock::now();
+    server->signal(SIGTERM);
+    CHECK(server->wait_notify("STOPPING=1", 5s));
+    CHECK(server->wait_for_log("leaving the rotation", 5s) >= 0);
+    auto leaving = http_get(server->metrics_port(), "/ready");
+    CHECK(leaving.status == 503);
+    CHECK(leaving.body == "leaving rotation\n");
+    // Still in service while the balancers notice: a new connection is accepted and echoed, and the one
+    // already open keeps working.
+    auto fresh = connect_local(server->port(), 1s);
+    REQUIRE(fresh.valid());
+    REQUIRE(send_all(fresh.get(), "during"));
+    CHECK(recv_exact(fresh.get(), 6) == "during");
+    REQUIRE(send_all(held.get(), "still"));
+    CHECK(recv_exact(held.get(), 5) == "still");
+    CHECK(std::chrono::steady_clock::now() - term_at < 2s);  // all of that inside the leave
+    auto notes = server->notifications();
+    CHECK(std::any_of(notes.begin(), notes.end(),
+                      [](auto& n) { return n.rfind("STATUS=leaving rotation; ", 0) == 0; }));
+
+    // Then today's graceful stop: the quiet connections are closed, and the master exits 0.
+    CHECK(closed_by_peer(held.get(), 6s));
+    CHECK(std::chrono::steady_clock::now() - term_at >= 2s);
+    CHECK(server->log().find("left the rotation; beginning the graceful stop") != std::string::npos);
+    CHECK(server->wait_exit_code(15s) == 0);
+}
+
+TEST_CASE("SIGTERM without --leave-delay stops at once, as before: no leave, idle connections closed") {
+    auto server = start_server({"--metrics-listen", "127.0.0.1:0", "--drain-timeout", "5s"});
+    REQUIRE(server->metrics_port() != 0);
+    CHECK(eventually([&] { return http_get(server->metrics_port(), "/ready").status == 200; }, 10s));
+    auto idle = connect_local(server->port());
+    REQUIRE(send_all(idle.get(), "ping"));
+    REQUIRE(recv_exact(idle.get(), 4) == "ping");
+    server->signal(SIGTERM);
+    CHECK(closed_by_peer(idle.get(), 2s));
+    CHECK(server->log().find("leaving the rotation") == std::string::npos);
+    CHECK(server->wait_exit_code(15s) == 0);
 }

@@ -159,3 +159,24 @@ TEST_CASE("the worker count is clamped to the bounds when it comes from the CPU 
     CHECK(parse_config({}, env_of({}), 0).config.workers == 1);
     CHECK(parse_config({}, env_of({}), 5000).config.workers == bounds::kMaxWorkers);
 }
+
+TEST_CASE("PROXY protocol settings: the switch, the timeout, their defaults and bounds, the file") {
+    auto d = parse({});
+    CHECK(!d.config.proxy_protocol);
+    CHECK(d.config.proxy_timeout == seconds(3));
+    auto p = parse({"--proxy-protocol", "--proxy-timeout", "500ms"});
+    REQUIRE(p.error.empty());
+    CHECK(p.config.proxy_protocol);
+    CHECK(p.config.proxy_timeout == milliseconds(500));
+    auto e = parse({}, {{"ECHO_PROXY_PROTOCOL", "yes"}, {"ECHO_PROXY_TIMEOUT", "0"}});
+    REQUIRE(e.error.empty());
+    CHECK(e.config.proxy_protocol);
+    CHECK(e.config.proxy_timeout == Duration::zero());
+    TempFile file("proxy-protocol = on\nproxy-timeout = 2s\n");
+    auto f = parse({"--config", file.path});
+    REQUIRE(f.error.empty());
+    CHECK(f.config.proxy_protocol);
+    CHECK(f.config.proxy_timeout == seconds(2));
+    CHECK(parse({"--proxy-timeout", "2h"}).error.find("--proxy-timeout") != std::string::npos);
+    CHECK(parse({"--proxy-protocol=maybe"}).error.find("--proxy-protocol") != std::string::npos);
+}

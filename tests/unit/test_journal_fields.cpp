@@ -75,6 +75,22 @@ TEST_CASE(
         CHECK_MESSAGE(field.find("53") == std::string::npos, field);
 }
 
+TEST_CASE("a worker's record about a PROXY header carries the client, the balancer and the result (R90)") {
+    LogFields fields{
+        .client_address = "203.0.113.9:4444", .proxy_address = "127.0.0.1:51034", .proxy_result = "proxy"};
+    auto f = journal_fields({LogContext::Role::Worker, 42, 1, 0}, fields, 7,
+                            "connection from 203.0.113.9:4444 via 127.0.0.1:51034 (PROXY v1)");
+    CHECK(has(f, "CLIENT_ADDRESS=203.0.113.9:4444"));
+    CHECK(has(f, "PROXY_ADDRESS=127.0.0.1:51034"));
+    CHECK(has(f, "PROXY_RESULT=proxy"));
+    CHECK(has(f, "WORKER_PID=42"));
+    // A record without them has none of them, not empty ones.
+    auto plain = journal_fields({LogContext::Role::Worker, 42, 1, 0}, {}, 6, "draining");
+    CHECK_FALSE(has_key(plain, "CLIENT_ADDRESS"));
+    CHECK_FALSE(has_key(plain, "PROXY_ADDRESS"));
+    CHECK_FALSE(has_key(plain, "PROXY_RESULT"));
+}
+
 TEST_CASE("an exit status becomes EXIT_STATUS=, and an unknown status neither field") {
     LogFields exited;
     add_exit(exited, exited_with(78));

@@ -263,3 +263,35 @@ TEST_CASE(
     h.signal(SIGHUP);
     CHECK(h.sup.figures().reloads == 1);
 }
+
+TEST_CASE(
+    "PROXY header counts: by result on the board, kept across a worker's exit, every label on the page") {
+    auto board = LoadBoard::create();
+    REQUIRE(board.ok());
+    auto a = board->claim(0), b = board->claim(1);
+    REQUIRE(a);
+    REQUIRE(b);
+    board->publish_proxy(*a, ProxyResult::Proxy, 5);
+    board->publish_proxy(*a, ProxyResult::Timeout, 1);
+    board->publish_proxy(*b, ProxyResult::Proxy, 2);
+    board->publish_proxy(*b, ProxyResult::Unexpected, 3);
+    auto s = board->snapshot();
+    CHECK(s.proxy_headers[static_cast<std::size_t>(ProxyResult::Proxy)] == 7);
+    CHECK(s.proxy_headers[static_cast<std::size_t>(ProxyResult::Timeout)] == 1);
+    CHECK(s.proxy_headers[static_cast<std::size_t>(ProxyResult::Unexpected)] == 3);
+    board->release(*b);
+    s = board->snapshot();
+    CHECK(s.proxy_headers[static_cast<std::size_t>(ProxyResult::Proxy)] == 7);
+    CHECK(s.proxy_headers[static_cast<std::size_t>(ProxyResult::Unexpected)] == 3);
+    auto c = board->claim(1);  // the entry reused starts from zero
+    REQUIRE(c);
+    CHECK(board->figures(*c).proxy_headers[static_cast<std::size_t>(ProxyResult::Proxy)] == 0);
+
+    auto page = render_metrics_page(s, 1, [](pid_t) { return std::optional<ProcessStats>{}; });
+    CHECK(page.find("# TYPE echo_hardened_proxy_headers_total counter\n") != std::string::npos);
+    CHECK(page.find("echo_hardened_proxy_headers_total{result=\"proxy\"} 7\n") != std::string::npos);
+    CHECK(page.find("echo_hardened_proxy_headers_total{result=\"unexpected\"} 3\n") != std::string::npos);
+    for (auto name : kProxyResultNames)
+        CHECK(page.find("echo_hardened_proxy_headers_total{result=\"" + std::string(name) + "\"} ") !=
+              std::string::npos);
+}

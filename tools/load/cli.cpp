@@ -28,6 +28,9 @@ Workload:
   -s, --size BYTES       message size, or write size in stream mode; K/M/G suffixes (default 64)
   --window BYTES         stream: bytes in flight per connection (default 4 x size)
   --interval SEC         hold: seconds between one connection's trickle ping-pongs (default 2)
+  --lifetime SEC         pingpong, hold: a connection this old closes after its next verified echo, with
+                         nothing owed, and a fresh one replaces it (a fleet's rolling restart: connections
+                         that end on their own before a host's drain; default 0, never)
 Bounds:
   -d, --duration SEC     measured seconds (default 5; 0 with --count: until the count is done)
   -n, --count N          stop after N operations (round trips, chunks, connections, ping-pongs)
@@ -55,6 +58,7 @@ enum OptionId : int {
     kMode,
     kWindow,
     kInterval,
+    kLifetime,
     kWarmup,
     kTimeout,
     kSeed,
@@ -72,6 +76,7 @@ const option kLongOptions[] = {
     {"size", required_argument, nullptr, 's'},
     {"window", required_argument, nullptr, kWindow},
     {"interval", required_argument, nullptr, kInterval},
+    {"lifetime", required_argument, nullptr, kLifetime},
     {"duration", required_argument, nullptr, 'd'},
     {"count", required_argument, nullptr, 'n'},
     {"warmup", required_argument, nullptr, kWarmup},
@@ -124,6 +129,7 @@ std::optional<std::string> resolve(Options& opt) {
 struct Seen {
     bool duration = false;
     bool window = false;
+    bool lifetime = false;
 };
 
 // Applies one option; returns an error message or nothing.
@@ -196,11 +202,13 @@ std::optional<std::string> apply(Options& opt, Seen& seen, int id, std::string_v
         case 'd':
         case kWarmup:
         case kTimeout:
-        case kInterval: {
-            const char* name = id == 'd'        ? "--duration"
-                               : id == kWarmup  ? "--warmup"
-                               : id == kTimeout ? "--timeout"
-                                                : "--interval";
+        case kInterval:
+        case kLifetime: {
+            const char* name = id == 'd'         ? "--duration"
+                               : id == kWarmup   ? "--warmup"
+                               : id == kTimeout  ? "--timeout"
+                               : id == kLifetime ? "--lifetime"
+                                                 : "--interval";
             const auto v = parse_seconds(arg);
             if (!v) return bad(name, "seconds, 0-86400");
             const bool positive = id == kTimeout || id == kInterval;
@@ -212,6 +220,9 @@ std::optional<std::string> apply(Options& opt, Seen& seen, int id, std::string_v
                 opt.warmup = *v;
             } else if (id == kTimeout) {
                 opt.timeout = *v;
+            } else if (id == kLifetime) {
+                opt.lifetime = *v;
+                seen.lifetime = true;
             } else {
                 opt.interval = *v;
             }
@@ -239,6 +250,8 @@ std::optional<std::string> validate(Options& opt, const Seen& seen) {
                std::to_string(opt.connections);
     }
     if (seen.window && opt.mode != Mode::Stream) return "--window applies to --mode stream only";
+    if (seen.lifetime && opt.mode != Mode::PingPong && opt.mode != Mode::Hold)
+        return "--lifetime applies to --mode pingpong and hold only";
     if (opt.mode == Mode::Hold && opt.count > 0)
         return "--count does not apply to --mode hold (it runs --duration)";
     if (opt.mode == Mode::Stream && opt.window != 0 && opt.window < opt.size)

@@ -94,6 +94,7 @@ void Connection::connected(ThreadContext& ctx) {
     --ctx.connecting;
     ++ctx.stats.established;
     const auto now = Clock::now();
+    born_ = now;
     if (ctx.opt.mode == Mode::ConnRate && ctx.measuring(now)) {
         ctx.stats.latency.record(nanoseconds(now - op_start_));
     }
@@ -131,6 +132,15 @@ void Connection::message_complete(ThreadContext& ctx) {
     if (measured && ctx.opt.mode != Mode::ConnRate) ctx.stats.latency.record(nanoseconds(now - op_start_));
     served_ = true;
     settle(ctx);
+    if (ctx.opt.lifetime > 0 && std::chrono::duration<double>(now - born_).count() >= ctx.opt.lifetime) {
+        // Nothing is owed at this point, so the close is clean on both sides: the server reads an EOF with
+        // nothing pending and has no connection of ours left for a drain to cut.
+        ++ctx.stats.recycled;
+        drop_socket();
+        state_ = State::Idle;
+        if (!ctx.stopping) ctx.to_connect.push_back(id_);
+        return;
+    }
     switch (after_echo(ctx.opt.mode)) {
         case AfterEcho::SendNext:
             if (ctx.admit()) return begin_message(ctx, now);

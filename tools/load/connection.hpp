@@ -62,11 +62,12 @@ class Connection {
     Clock::time_point op_start_{};
     Clock::time_point deadline_{};
     Clock::time_point next_ping_{};
-    bool served_ = false;      // at least one echo verified on this socket
-    bool settled_ = false;     // hold: counted in ctx.settled
-    bool opened_ = false;      // counted in ctx.unproven until settled
-    bool hangup_ = false;      // the peer closed or errored: read even when no echo is owed
-    bool tx_blocked_ = false;  // the last send hit EAGAIN: wait for EPOLLOUT
+    Clock::time_point born_{};  // when this socket connected, for --lifetime
+    bool served_ = false;       // at least one echo verified on this socket
+    bool settled_ = false;      // hold: counted in ctx.settled
+    bool opened_ = false;       // counted in ctx.unproven until settled
+    bool hangup_ = false;       // the peer closed or errored: read even when no echo is owed
+    bool tx_blocked_ = false;   // the last send hit EAGAIN: wait for EPOLLOUT
 };
 
 }  // namespace echoload

@@ -26,6 +26,8 @@ struct Options {
     double warmup = 0.0;
     double timeout = 5.0;   // seconds without progress on a connect or an awaited echo
     double interval = 2.0;  // hold: seconds between the trickle ping-pongs of one connection
+    double lifetime =
+        0.0;  // pingpong, hold: seconds before a connection closes after an echo and reopens; 0: never
     unsigned threads = 1;
     std::uint64_t seed = 1;
     bool json = false;

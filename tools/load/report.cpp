@@ -79,6 +79,8 @@ void print_human(std::FILE* out, const Options& opt, const Stats& s) {
                    s.establish_seconds);
     }
     if (opt.closed_ok) fmt::print(out, "\n  {:<16}{} with nothing owed", "closed clean", s.closed_clean);
+    if (opt.lifetime > 0)
+        fmt::print(out, "\n  {:<16}{} closed at --lifetime and reopened", "recycled", s.recycled);
     if (opt.reconnect) {
         fmt::print(out, "\n  {:<16}{} reopened", "dropped", s.dropped);
         if (s.dropped > 0) fmt::print(out, " (first: {})", s.first_drop);
@@ -116,7 +118,7 @@ void print_json(std::FILE* out, const Options& opt, const Stats& s) {
     j += fmt::format("\"established\":{},\"held\":{},\"establish_s\":{:.3f},", s.established, s.held,
                      s.establish_seconds);
     j += fmt::format("\"dropped\":{},\"first_drop\":{},", s.dropped, json_string(s.first_drop));
-    j += fmt::format("\"closed_clean\":{},", s.closed_clean);
+    j += fmt::format("\"closed_clean\":{},\"recycled\":{},", s.closed_clean, s.recycled);
     j += fmt::format("\"errors\":{}", s.error_total());
     for (std::size_t i = 0; i < kErrorKinds; ++i) {
         j += fmt::format(",\"errors_{}\":{}", error_name(static_cast<ErrorKind>(i)), s.errors[i]);

@@ -48,6 +48,7 @@ void Stats::merge(const Stats& other) {
     held += other.held;
     dropped += other.dropped;
     closed_clean += other.closed_clean;
+    recycled += other.recycled;
     establish_seconds = std::max(establish_seconds, other.establish_seconds);
     elapsed = std::max(elapsed, other.elapsed);
     for (std::size_t i = 0; i < kErrorKinds; ++i)

@@ -32,6 +32,7 @@ struct Stats {
     std::uint64_t held = 0;          // hold: connections open, served and error-free at the end
     std::uint64_t closed_clean = 0;  // --closed-ok: closed by the server with every byte echoed
     std::uint64_t dropped = 0;       // --reconnect: connections the server closed or reset, then reopened
+    std::uint64_t recycled = 0;      // --lifetime: connections that reached it, closed by us and reopened
     double establish_seconds = 0;    // hold: from start until every connection was served or had failed
     double elapsed = 0;              // length of the measured window actually run
     std::array<std::uint64_t, kErrorKinds> errors{};

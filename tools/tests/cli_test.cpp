@@ -120,3 +120,12 @@ TEST_CASE("every bad value is a usage error naming the problem") {
 TEST_CASE("--help is recognised") {
     CHECK(std::holds_alternative<HelpRequested>(parse({"--help"})));
 }
+
+TEST_CASE("--lifetime: seconds for pingpong and hold; refused for the modes without a message boundary") {
+    CHECK(ok({}).lifetime == 0.0);
+    CHECK(ok({"--lifetime", "1.5"}).lifetime == 1.5);
+    CHECK(ok({"--lifetime", "500ms", "--mode", "hold"}).lifetime == 0.5);
+    CHECK(error({"--lifetime", "1", "--mode", "connrate"}).find("--lifetime") != std::string::npos);
+    CHECK(error({"--lifetime", "1", "--mode", "stream"}).find("--lifetime") != std::string::npos);
+    CHECK(error({"--lifetime", "soon"}).find("--lifetime") != std::string::npos);
+}

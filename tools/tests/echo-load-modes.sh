@@ -56,6 +56,10 @@ run_load "pingpong by count" ops 5000 --mode pingpong -c 5 --count 5000
 run_load "stream 4 x 16 KiB" bytes 1000000 --mode stream -c 4 -s 16K -d 1
 run_load "connrate 20 x 64 B" ops 100 --mode connrate -c 20 -s 64 -d 1
 run_load "hold 1000" held 1000 --mode hold -c 1000 -d 1 --interval 0.5
+# --lifetime: each connection closes itself after its echo once 0.1 s old and reopens; over 1 s, 4 connections
+# are recycled well over 20 times, with no error (the server sees clean EOFs with nothing owed).
+run_load "pingpong --lifetime 0.1" recycled 20 --mode pingpong -c 4 -s 64 -d 1 --lifetime 0.1
+run_load "hold --lifetime 0.2" recycled 8 --mode hold -c 4 -s 64 -d 1.2 --interval 0.1 --lifetime 0.2
 
 kill -TERM "$server_pid"
 rc=0
