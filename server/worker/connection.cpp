@@ -28,11 +28,11 @@ bool would_block(int err) {
 
 Connection::Connection(Parcel parcel, std::size_t buffer_cap, TimePoint now)
     : fd_(std::move(parcel.fd)),
+      first_read_seen_(true),
       pending_(std::max(buffer_cap, parcel.bytes.size())),
       last_activity_(now),
       peer_closed_(parcel.peer_closed),
-      adopted_(true),
-      first_read_seen_(true) {
+      adopted_(true) {
     if (!parcel.bytes.empty()) pending_.append(parcel.bytes);
 }
 
