@@ -307,6 +307,10 @@ void MasterLoop::reload(TimePoint now) {
     if (listen_changed && !from_systemd_)
         spdlog::warn("SIGHUP: a change of --listen needs a restart, ignoring it");
     next.listen = config_.listen;
+    // Which listeners expect PROXY headers was settled with the listeners (docs/PROXY.md "Which listeners").
+    if (next.proxy_protocol != config_.proxy_protocol)
+        spdlog::warn("SIGHUP: a change of --proxy-protocol needs a restart, ignoring it");
+    next.proxy_protocol = config_.proxy_protocol;
     config_ = std::move(next);
     set_log_level(config_.log_level);
     rotation_.set_delay(config_.leave_delay);

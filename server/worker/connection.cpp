@@ -28,11 +28,11 @@ bool would_block(int err) {
 
 Connection::Connection(Parcel parcel, std::size_t buffer_cap, TimePoint now)
     : fd_(std::move(parcel.fd)),
+      first_read_seen_(true),
       pending_(std::max(buffer_cap, parcel.bytes.size())),
       last_activity_(now),
       peer_closed_(parcel.peer_closed),
-      adopted_(true),
-      first_read_seen_(true) {
+      adopted_(true) {
     if (!parcel.bytes.empty()) pending_.append(parcel.bytes);
 }
 
@@ -134,12 +134,20 @@ HeaderStep Connection::on_header_readable(std::span<char> scratch, EchoCounters&
     HeaderStep step{.active = true,
                     .result = parse.header.source ? ProxyResult::Proxy : ProxyResult::Local,
                     .header = parse.header};
+    // The client's first bytes go straight back, as on_readable()'s direct path sends them: only what the
+    // socket does not take is copied into the pending buffer.
     auto rest = seen.subspan(parse.header.consumed);
-    if (!rest.empty()) {
-        pending_.append(rest);
-        IoOutcome wrote = write_pending(counters, now);
-        step.close = wrote.close;
+    if (rest.empty()) return step;
+    ssize_t w = send_some(fd_.get(), rest.data(), rest.size());
+    if (w < 0) {
+        if (!would_block(errno)) {
+            step.close = true;
+            return step;
+        }
+        w = 0;
     }
+    counters.bytes_written += static_cast<std::uint64_t>(w);
+    if (static_cast<std::size_t>(w) < rest.size()) pending_.append(rest.subspan(static_cast<std::size_t>(w)));
     return step;
 }
 

@@ -100,6 +100,9 @@ class Connection {
     IoOutcome write_pending(EchoCounters& counters, TimePoint now);
 
     UniqueFd fd_;
+    // Its first read has been looked at for a stray PROXY header (a plain listener's connections only; one
+    // handed over or awaiting a header is past that). Beside the fd, in what was padding.
+    bool first_read_seen_ = false;
     PendingBuffer pending_;
     TimePoint last_activity_;
     std::uint32_t armed_ = 0;
@@ -107,10 +110,7 @@ class Connection {
     bool adopted_ = false;
     bool reading_stopped_ = false;
     bool keep_here_ = false;
-    // Its first read has been looked at for a stray PROXY header (a plain listener's connections only; one
-    // handed over or awaiting a header is past that).
-    bool first_read_seen_ = false;
-    std::unique_ptr<HeaderWait> header_;
+    std::unique_ptr<HeaderWait> header_;  // set only while awaiting a PROXY header
 };
 
 }  // namespace echo

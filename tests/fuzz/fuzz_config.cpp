@@ -67,6 +67,7 @@ void check_config(const echo::Config& c) {
         violated("worker-timeout", "");
     if (c.zombie_worker_lifetime.count() < 0 || c.zombie_worker_lifetime > b::kMaxZombieWorkerLifetime)
         violated("zombie-worker-lifetime", "");
+    if (c.proxy_timeout.count() < 0 || c.proxy_timeout > b::kMaxProxyTimeout) violated("proxy-timeout", "");
     for (const auto& a : c.listen)
         if (a.length == 0) violated("an empty listen address", "");
 }

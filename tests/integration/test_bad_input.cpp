@@ -33,6 +33,8 @@ const std::vector<Flag>& flags() {
          {"localhost:7007" /* a name, not a literal */, "127.0.0.1:65536", "/run/echo.sock" /* a path */,
           "unix:/run/echo.sock", "127.0.0.1:-1", "256.0.0.1:7007", "[::1", "::1:7007",
           "127.0.0.1:", "127.0.0.1:7007,"}},
+        {"proxy-protocol", "ECHO_PROXY_PROTOCOL", false, {"maybe", "2"}},
+        {"proxy-timeout", "ECHO_PROXY_TIMEOUT", true, {"3601", "-1s", "soon"}},
         {"workers", "ECHO_WORKERS", true, {"0", "1025", "4294967297", "abc"}},
         {"max-connections", "ECHO_MAX_CONNECTIONS", true, {"0", "1000001"}},
         {"idle-timeout", "ECHO_IDLE_TIMEOUT", true, {"604801", "7d", "inf", "nan", "-0"}},

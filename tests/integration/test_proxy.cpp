@@ -318,3 +318,26 @@ TEST_CASE(
     REQUIRE(send_all(done.get(), "again"));
     CHECK(recv_exact(done.get(), 5) == "again");
 }
+
+TEST_CASE("SIGHUP: --proxy-timeout is taken, a change of --proxy-protocol is refused with a warning") {
+    auto dir = std::filesystem::temp_directory_path() / ("echo-proxy-reload-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    const auto file = (dir / "echo.conf").string();
+    std::ofstream(file) << "proxy-protocol = yes\nproxy-timeout = 10s\nworkers = 1\n";
+    auto server = start_server({"--config", file, "--metrics-listen", "127.0.0.1:0"});
+    std::ofstream(file) << "proxy-protocol = no\nproxy-timeout = 300ms\nworkers = 1\n";
+    server->signal(SIGHUP);
+    CHECK(server->wait_for_log("SIGHUP: a change of --proxy-protocol needs a restart, ignoring it", 10s) >=
+          0);
+    REQUIRE(server->wait_for_log("reload complete", 20s) >= 0);
+    // Still a proxy listener, now with the shorter timeout.
+    CHECK(reply_to(server->port(), "PROXY TCP4 192.0.2.1 127.0.0.1 1 2\r\nstill") == "still");
+    auto slow = connect_local(server->port());
+    REQUIRE(slow.valid());
+    auto started = std::chrono::steady_clock::now();
+    REQUIRE(send_all(slow.get(), "PROXY "));
+    CHECK(closed_by_peer(slow.get(), 5s));
+    CHECK(std::chrono::steady_clock::now() - started < 3s);
+    expect_count(*server, "timeout", 1);
+    std::filesystem::remove_all(dir);
+}
