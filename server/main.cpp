@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
     // Who to become when started as root (R99): settled before anything is bound, a missing user is exit 2.
     const DropPlan drop = plan_drop(config);
     if (drop.exit_code >= 0) return drop.exit_code;
-    auto listeners = open_listeners(config.listen, config.metrics_listen, config.proxy_protocol);
+    auto listeners =
+        open_listeners(config.listen, config.proxy_listen, config.metrics_listen, config.proxy_protocol);
     if (!listeners.ok()) return kExitFailure;  // open_listeners() said which address and why
     // Once start-up's own calls (bind, /proc, setrlimit) are done, before any fork: RUNBOOK.md "Seccomp".
     const SeccompMode seccomp = config.seccomp;

@@ -210,7 +210,7 @@ ParsedConfig parse_layers(const std::vector<std::string>& args, const EnvLookup&
         }
     }
     if (config.workers == 0) config.workers = std::clamp(default_workers, 1u, bounds::kMaxWorkers);
-    if (config.listen.empty()) {
+    if (config.listen.empty() && config.proxy_listen.empty()) {
         std::string unused;
         config.listen.push_back(*parse_listen_address("127.0.0.1:7007", unused));
     }

@@ -18,8 +18,11 @@ namespace echo {
 enum class SeccompMode { Enforce, Log, Off };
 
 struct Config {
-    std::vector<SocketAddress> listen;  // empty: the default, 127.0.0.1:7007
-    // Every echo listener expects a PROXY protocol header (R90, docs/PROXY.md); without it only the sockets
+    std::vector<SocketAddress> listen;  // empty, and proxy_listen too: the default, 127.0.0.1:7007
+    // Listeners of its own whose connections start with a PROXY protocol header (R90, docs/PROXY.md), beside
+    // the plain ones of `listen`: nginx's "listen ... proxy_protocol". Fixed at start, with the listeners.
+    std::vector<SocketAddress> proxy_listen;
+    // Every echo listener expects a PROXY protocol header; without it only `proxy_listen` and the sockets
     // systemd passes named "proxy" or "*-proxy" do. Fixed at start, with the listeners.
     bool proxy_protocol = false;
     Duration proxy_timeout = seconds(3);  // for the whole header to arrive; 0: no limit but --idle-timeout

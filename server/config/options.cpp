@@ -110,6 +110,25 @@ std::optional<std::string> name_into(std::string& field, std::string_view text) 
 static_assert(bounds::kMaxWorkers == 1024 && bounds::kMinBufferSize == 1024 &&
               bounds::kMaxBufferSize == 16 * 1024 * 1024 && bounds::kMaxConfigFileBytes == 16 * 1024 * 1024);
 
+// A list of addresses: the command line repeats the flag, the environment and the file give a comma list.
+Apply address_list(std::vector<SocketAddress> Config::*list) {
+    return [list](Config& c, std::string_view text) -> std::optional<std::string> {
+        std::size_t start = 0;
+        while (start <= text.size()) {
+            auto comma = text.find(',', start);
+            auto item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+            std::string why;
+            auto addr = parse_listen_address(item, why);
+            // The reason quotes the host; one too long to be an address would make the line as long.
+            if (!addr) return item.size() > kShownBytes ? "expected ADDR:PORT (IPv6 as [ADDR]:PORT)" : why;
+            (c.*list).push_back(*addr);
+            if (comma == std::string_view::npos) break;
+            start = comma + 1;
+        }
+        return std::nullopt;
+    };
+}
+
 }  // namespace
 
 const std::vector<Option>& options() {
@@ -117,27 +136,15 @@ const std::vector<Option>& options() {
         {"listen", "ECHO_LISTEN", "ADDR:PORT",
          "listen on ADDR:PORT; repeatable; IPv6 as [ADDR]:PORT; port 0 picks a free port\n"
          "    (default 127.0.0.1:7007; ignored when systemd passes sockets; the variable takes a comma list)",
-         [](Config& c, std::string_view text) -> std::optional<std::string> {
-             // The environment and the config file give a comma-separated list; the command line repeats.
-             std::size_t start = 0;
-             while (start <= text.size()) {
-                 auto comma = text.find(',', start);
-                 auto item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
-                 std::string why;
-                 auto addr = parse_listen_address(item, why);
-                 // The reason quotes the host; one too long to be an address would make the line as long.
-                 if (!addr)
-                     return item.size() > kShownBytes ? "expected ADDR:PORT (IPv6 as [ADDR]:PORT)" : why;
-                 c.listen.push_back(*addr);
-                 if (comma == std::string_view::npos) break;
-                 start = comma + 1;
-             }
-             return std::nullopt;
-         },
-         &Config::listen},
+         address_list(&Config::listen), &Config::listen},
+        {"proxy-listen", "ECHO_PROXY_LISTEN", "ADDR:PORT",
+         "also listen on ADDR:PORT for a load balancer: each connection starts with a PROXY protocol\n"
+         "    header (docs/PROXY.md); repeatable, as --listen; fixed at start",
+         address_list(&Config::proxy_listen), &Config::proxy_listen},
         {"proxy-protocol", "ECHO_PROXY_PROTOCOL", nullptr,
          "every echo listener expects a PROXY protocol v1 or v2 header (a load balancer's) first; without\n"
-         "    it, only sockets systemd passes named \"proxy\" or \"*-proxy\" (docs/PROXY.md; fixed at start)",
+         "    it, only --proxy-listen ones and sockets systemd passes named \"proxy\" or \"*-proxy\" (fixed "
+         "at start)",
          [](Config& c, std::string_view text) -> std::optional<std::string> {
              auto b = parse_bool(text);
              if (!b) return "expected 1/0, yes/no, true/false or on/off";

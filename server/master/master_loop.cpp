@@ -300,13 +300,16 @@ void MasterLoop::reload(TimePoint now) {
     ParsedConfig parsed = reload_();
     if (!parsed.error.empty()) return execute(supervisor_.on_reload_failed(parsed.error, now), now);
     Config next = std::move(parsed.config);
-    bool listen_changed =
-        next.listen.size() != config_.listen.size() ||
-        !std::equal(next.listen.begin(), next.listen.end(), config_.listen.begin(),
-                    [](auto& a, auto& b) { return format_address(a) == format_address(b); });
-    if (listen_changed && !from_systemd_)
-        spdlog::warn("SIGHUP: a change of --listen needs a restart, ignoring it");
+    auto changed = [](const std::vector<SocketAddress>& a, const std::vector<SocketAddress>& b) {
+        return a.size() != b.size() || !std::equal(a.begin(), a.end(), b.begin(), [](auto& x, auto& y) {
+                   return format_address(x) == format_address(y);
+               });
+    };
+    if ((changed(next.listen, config_.listen) || changed(next.proxy_listen, config_.proxy_listen)) &&
+        !from_systemd_)
+        spdlog::warn("SIGHUP: a change of --listen or --proxy-listen needs a restart, ignoring it");
     next.listen = config_.listen;
+    next.proxy_listen = config_.proxy_listen;
     // Which listeners expect PROXY headers was settled with the listeners (docs/PROXY.md "Which listeners").
     if (next.proxy_protocol != config_.proxy_protocol)
         spdlog::warn("SIGHUP: a change of --proxy-protocol needs a restart, ignoring it");

@@ -17,6 +17,7 @@ namespace {
 // enough that a hung one does not hold the reload for long (docs/UPGRADE.md).
 constexpr Duration kSuccessorReadyTimeout = seconds(30);
 constexpr const char* kEchoListenerName = "echo";
+constexpr const char* kProxyListenerName = "proxy";  // is_proxy_socket_name(): still expects PROXY headers
 constexpr const char* kMetricsListenerName = "metrics";  // what open_listeners() takes for the metrics page
 
 }  // namespace
@@ -37,7 +38,7 @@ bool MasterLoop::start_upgrade(TimePoint now) {
     UniqueFd ours(pair[0]), theirs(pair[1]);
     std::vector<std::pair<int, std::string>> passed;
     for (const auto& l : listeners_)
-        passed.emplace_back(l.fd.get(), kEchoListenerName);
+        passed.emplace_back(l.fd.get(), l.proxy ? kProxyListenerName : kEchoListenerName);
     if (metrics_listener_) passed.emplace_back(metrics_listener_->fd.get(), kMetricsListenerName);
     if (int r = exec_helper_.request_exec(theirs.get(), passed); r < 0) {
         upgrade_failed(fmt::format("the exec helper did not take the request: {}", errno_text(r)), now);

@@ -111,6 +111,7 @@ bool is_proxy_socket_name(std::string_view name) {
 }
 
 SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses,
+                                    const std::vector<SocketAddress>& proxy_addresses,
                                     const std::optional<SocketAddress>& metrics_address,
                                     bool proxy_protocol) {
     Listeners out;
@@ -128,9 +129,14 @@ SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses,
         free(names);
     }
     if (r < 0) return SysResult<Listeners>::failure(r);
-    if (passed == 0)
+    if (passed == 0) {
         for (const auto& addr : addresses)
             if (int b = bind_one(addr, out.sockets); b < 0) return SysResult<Listeners>::failure(b);
+        for (const auto& addr : proxy_addresses) {
+            if (int b = bind_one(addr, out.sockets); b < 0) return SysResult<Listeners>::failure(b);
+            out.sockets.back().proxy = true;
+        }
+    }
     if (proxy_protocol)
         for (auto& l : out.sockets)
             l.proxy = true;

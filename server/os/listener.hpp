@@ -39,12 +39,14 @@ bool is_proxy_socket_name(std::string_view name);
 
 // Socket activation first (sd_listen_fds_with_names, which also unsets LISTEN_* so no child sees them):
 // a socket named "metrics" is the metrics page's, every other one serves echo; otherwise binds every
-// address. With `proxy_protocol` every echo listener expects a PROXY header; without it, only passed sockets
-// whose name says so (is_proxy_socket_name). `metrics_address` is bound unless systemd passed the metrics
+// address, then every one of `proxy_addresses`, which expect a PROXY header (R90). With `proxy_protocol`
+// every echo listener expects one; without it, only those and the passed sockets whose name says so
+// (is_proxy_socket_name). `metrics_address` is bound unless systemd passed the metrics
 // socket. All returned fds are non-blocking and close-on-exec. Unlike the one-object owners, it logs its
 // failure itself (critical), since only it knows which address or passed fd and which call failed; then
 // returns -errno.
 SysResult<Listeners> open_listeners(const std::vector<SocketAddress>& addresses,
+                                    const std::vector<SocketAddress>& proxy_addresses,
                                     const std::optional<SocketAddress>& metrics_address, bool proxy_protocol);
 
 std::string describe(const std::vector<Listener>& listeners);  // "127.0.0.1:7007, [::1]:7007"

@@ -192,3 +192,33 @@ TEST_CASE("upgrade: a new binary that exits at once leaves the old master servin
     report({"upgrade: new binary exits 1", "200 idle + 10 ping-pong", "2 failed upgrades",
             verified + pp.count("total_bytes"), pp.count("errors"), 0, "0 dropped; old master serving"});
 }
+
+TEST_CASE("upgrade: a listener that expects PROXY headers still does under the new master") {
+    UpgradableBinary binary;
+    test::ServerOptions options;
+    options.binary = binary.path;
+    auto server = test::start_server({"--workers", "1", "--listen", "127.0.0.1:0", "--proxy-listen",
+                                      "127.0.0.1:0", "--log-level", "debug"},
+                                     options);
+    auto addresses = test::listening_addresses(server->log());
+    REQUIRE(addresses.size() == 2);
+    const std::uint16_t plain = addresses[0].port(), proxied = addresses[1].port();
+    auto reply = [](std::uint16_t port, const std::string& bytes) {
+        auto fd = test::connect_local(port);
+        REQUIRE(fd.valid());
+        return test::exchange(fd.get(), bytes, 10s).value_or("(no EOF)");
+    };
+    const std::string header = "PROXY TCP4 192.0.2.7 127.0.0.1 4242 7007\r\n";
+
+    binary.replace_with_next_build();
+    server->signal(SIGHUP);
+    long line = server->wait_for_log("upgrade: now running echo-hardened " + next_version() + " ", 30s);
+    REQUIRE_MESSAGE(line >= 0, server->log());
+    NewMaster successor{pid_in(server->log_line_at(line))};
+    CHECK(server->wait_exit_code(20s) == 0);
+    // The new master took the listeners as systemd passes them: the PROXY one under a name that says so.
+    CHECK(reply(proxied, header + "after") == "after");
+    CHECK(server->wait_for_log("connection from 192.0.2.7:4242", 10s) >= 0);
+    CHECK(reply(proxied, "no header").empty());
+    CHECK(reply(plain, "plain") == "plain");
+}

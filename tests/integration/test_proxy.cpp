@@ -212,6 +212,21 @@ TEST_CASE("a plain listener: a connection opening with a PROXY header is closed 
     CHECK(proxy_count(*server, "unexpected") == 2);
 }
 
+TEST_CASE("--listen and --proxy-listen: plain clients on one, a balancer's headers on the other") {
+    auto server =
+        start_server({"--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0", "--log-level", "debug"});
+    auto addresses = listening_addresses(server->log());
+    REQUIRE(addresses.size() == 2);
+    const std::uint16_t plain = addresses[0].port(), proxied = addresses[1].port();
+    CHECK(server->log().find("127.0.0.1:" + std::to_string(proxied) +
+                             " (expecting PROXY protocol headers)") != std::string::npos);
+    CHECK(reply_to(proxied, "PROXY TCP4 192.0.2.8 127.0.0.1 8 8\r\nbalanced") == "balanced");
+    CHECK(server->wait_for_log("connection from 192.0.2.8:8", 5s) >= 0);
+    CHECK(reply_to(proxied, "no header").empty());
+    CHECK(reply_to(plain, "plain") == "plain");
+    CHECK(reply_to(plain, "PROXY TCP4 192.0.2.8 127.0.0.1 8 8\r\n").empty());  // unexpected on a plain one
+}
+
 TEST_CASE("socket activation: a socket named *-proxy expects the header, one named otherwise does not") {
     std::uint16_t plain_port = 0, proxy_port = 0;
     auto plain = listen_loopback(plain_port);
