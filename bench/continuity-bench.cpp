@@ -23,12 +23,6 @@ namespace {
 using test::UniqueFd;
 using namespace std::chrono_literals;
 
-double stamp_of(const std::string& line) {  // seconds of the day of "2026-12-02T01:37:39.679 ..."
-    if (line.size() < 23 || line[10] != 'T') return -1;
-    return std::stoi(line.substr(11, 2)) * 3600.0 + std::stoi(line.substr(14, 2)) * 60.0 +
-           std::stod(line.substr(17, 6));
-}
-
 // Milliseconds between the first line containing `from` and the last containing `to`, in the server's own
 // time stamps (after byte `offset` of its log).
 double span_ms(const std::string& log, const std::string& from, const std::string& to,
@@ -36,8 +30,8 @@ double span_ms(const std::string& log, const std::string& from, const std::strin
     double first = -1, last = -1;
     std::istringstream in(log.substr(std::min(offset, log.size())));
     for (std::string line; std::getline(in, line);) {
-        if (first < 0 && line.find(from) != std::string::npos) first = stamp_of(line);
-        if (first >= 0 && line.find(to) != std::string::npos) last = stamp_of(line);
+        if (first < 0 && line.find(from) != std::string::npos) first = test::log_stamp_seconds(line);
+        if (first >= 0 && line.find(to) != std::string::npos) last = test::log_stamp_seconds(line);
     }
     return first < 0 || last < 0 ? -1 : (last - first) * 1000.0;
 }

@@ -16,13 +16,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Seconds of the day of a log line's timestamp ("2026-12-02T01:37:39.679 ...").
-double stamp_of(const std::string& line) {
-    if (line.size() < 23) return -1;
-    return std::stoi(line.substr(11, 2)) * 3600.0 + std::stoi(line.substr(14, 2)) * 60.0 +
-           std::stod(line.substr(17, 6));
-}
-
 // For each worker the log shows retired, seconds from "retiring worker N (pid P)" to its exit.
 std::map<pid_t, double> retirement_times(const std::string& log) {
     std::map<pid_t, double> retired_at, took;
@@ -33,10 +26,11 @@ std::map<pid_t, double> retirement_times(const std::string& log) {
             return at == std::string::npos ? 0 : std::atoi(line.c_str() + at + marker.size());
         };
         if (line.find("retiring worker") != std::string::npos) {
-            if (pid_t p = pid_after("(pid "); p > 0) retired_at[p] = stamp_of(line);
+            if (pid_t p = pid_after("(pid "); p > 0) retired_at[p] = test::log_stamp_seconds(line);
         } else if (line.find("exited with status 0") != std::string::npos) {
             pid_t p = pid_after("(pid ");
-            if (auto it = retired_at.find(p); it != retired_at.end()) took[p] = stamp_of(line) - it->second;
+            if (auto it = retired_at.find(p); it != retired_at.end())
+                took[p] = test::log_stamp_seconds(line) - it->second;
         }
     }
     return took;

@@ -78,10 +78,10 @@ std::vector<std::string> clean_environment() {
 
 namespace {
 
-// In a forked child: each passed fd onto 3, 4, ... in order, as systemd passes them, without FD_CLOEXEC. A source
-// may sit on a number another is about to take: only that one moves, out of the range, and the copy is closed
-// once placed, so the child needs few more fds than it holds (10,000 stored connections with a hard limit of
-// 20,000 must fit). Async-signal-safe: static tables, nothing allocated.
+// In a forked child: each passed fd onto 3, 4, ... in order, as systemd passes them, without FD_CLOEXEC. A
+// source may sit on a number another is about to take: only that one moves, out of the range, and the copy is
+// closed once placed, so the child needs few more fds than it holds (10,000 stored connections with a hard
+// limit of 20,000 must fit). Async-signal-safe: static tables, nothing allocated.
 bool place_passed_fds(const std::vector<std::pair<int, std::string>>& passed) {
     constexpr int kMaxPassed = 65536;
     constexpr int kMaxNumber = 1 << 20;  // fs.nr_open's default: no fd number is above it
@@ -101,7 +101,8 @@ bool place_passed_fds(const std::vector<std::pair<int, std::string>>& passed) {
             if (fcntl(target, F_SETFD, 0) < 0) return false;
             continue;
         }
-        if (int later = waiting[target]; later != 0) {  // a source not placed yet sits on the target: out of the way
+        if (int later = waiting[target];
+            later != 0) {  // a source not placed yet sits on the target: out of the way
             int moved = fcntl(target, F_DUPFD_CLOEXEC, 3 + count);
             if (moved < 0 || moved >= kMaxNumber) return false;
             sources[later - 1] = moved;
@@ -109,7 +110,8 @@ bool place_passed_fds(const std::vector<std::pair<int, std::string>>& passed) {
             waiting[target] = 0;
         }
         if (dup2(source, target) < 0) return false;  // dup2 clears FD_CLOEXEC
-        if (source >= 3 + count) (void)close(source);  // frees the number for the next move; close-on-exec anyway
+        if (source >= 3 + count)
+            (void)close(source);  // frees the number for the next move; close-on-exec anyway
     }
     return true;
 }
@@ -406,6 +408,12 @@ std::uint16_t ServerProcess::metrics_port() const {
     auto addr =
         echo::parse_listen_address(text.substr(at + kMarker.size(), end - at - kMarker.size()), error);
     return addr ? addr->port() : 0;
+}
+
+double log_stamp_seconds(const std::string& line) {
+    if (line.size() < 23 || line[10] != 'T') return -1;
+    return std::stoi(line.substr(11, 2)) * 3600.0 + std::stoi(line.substr(14, 2)) * 60.0 +
+           std::stod(line.substr(17, 6));
 }
 
 std::vector<echo::SocketAddress> listening_addresses(const std::string& log) {

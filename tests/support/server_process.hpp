@@ -112,4 +112,8 @@ std::string server_binary();
 // parser.
 std::vector<echo::SocketAddress> listening_addresses(const std::string& log);
 
+// Seconds of the day of a server log line's time stamp ("2026-12-02T01:37:39.679 ..."); -1 for a line without
+// one.
+double log_stamp_seconds(const std::string& line);
+
 }  // namespace test
